@@ -1,0 +1,105 @@
+// The SWPU chip: top-level SystemC module with the controller process that replays training
+// iterations through the datapath, memories and vector unit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include "swpu/compaction_network.hpp"
+#include "swpu/config.hpp"
+#include "swpu/dbl_controller.hpp"
+#include "swpu/memory.hpp"
+#include "swpu/pass_engine.hpp"
+#include "swpu/pe_array.hpp"
+#include "swpu/reorder_unit.hpp"
+#include "swpu/stats.hpp"
+#include "swpu/vector_unit.hpp"
+#include "swpu/workload.hpp"
+
+namespace swpu {
+
+// Block-level signals (what the VCD shows). One value per clock cycle while ticking.
+struct ChipSignals {
+    sc_core::sc_signal<int> phase{"phase"};            // 0 idle, 1 FF, 2 BP, 3 WG, 4 vector, 5 reorder
+    sc_core::sc_signal<int> layer{"layer"};            // index of the layer in the network (-1 none)
+    sc_core::sc_signal<int> ctrl_state{"ctrl_state"};  // 0 idle, 1 wait-load, 2 compute, 3 drain
+    sc_core::sc_signal<int> groups_busy{"groups_busy"};
+    sc_core::sc_signal<int> lanes_valid{"lanes_valid"};
+    sc_core::sc_signal<int> segments_busy{"segments_busy"};
+    sc_core::sc_signal<bool> stall{"stall"};
+    sc_core::sc_signal<bool> reorder_busy{"reorder_busy"};
+};
+
+class SwpuChip : public sc_core::sc_module {
+public:
+    SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg);
+
+    // Work to run when the simulation starts (set one before sc_start).
+    void set_trace(const Trace* trace) { m_trace = trace; }
+    // A single (layer, pass) of `work` (tests, benchmarks). Values: functional mode outputs.
+    void set_single(const Layer* layer, const LayerWork* work, Pass pass, int batch, LayerValues* values,
+                    bool cluster_first = true);
+    // Ticks cycle by cycle from `start` to `end` (cycles) regardless of time skipping, so signals
+    // are exact there (VCD window).
+    void set_tick_window(int64_t start, int64_t end) { m_tick_start = start; m_tick_end = end; }
+    void set_progress(std::function<void(double)> cb) { m_progress = std::move(cb); }
+
+    const std::vector<LayerPassResult>& results() const { return m_results; }
+    int64_t total_cycles() const { return m_total_cycles; }
+    bool finished() const { return m_finished; }
+    const ChipConfig& config() const { return m_cfg; }
+    sc_core::sc_time clock_period() const { return m_period; }
+    ChipSignals& signals() { return m_sig; }
+    int64_t now_cycle() const { return int64_t(sc_core::sc_time_stamp().value() / m_period.value()); }
+
+    // Sub-blocks.
+    Dram dram;
+    Dma dma;
+    GlobalBuffer weight_buffer, activation_buffer, output_buffer;
+    ReorderUnit reorder_unit;
+    DblController dbl_controller;
+    CompactionNetwork compaction_network;
+    PeArray pe_array;
+    VectorUnit vector_unit;
+
+private:
+    class Ticker;
+    void controller();
+    void run_iteration(const Trace& tr, const Iteration& it, int iter_no);
+    LayerPassResult run_pass(const Layer& layer, const LayerWork& work, Pass pass, int batch,
+                             const std::vector<int>& order, LayerValues* values);
+    LayerPassResult run_vector(const VectorWork& vw, const std::string& layer, Pass pass);
+    LayerPassResult run_reorder(const Layer& layer, const WeightMask& mask, Pass pass, std::vector<int>& order);
+    void wait_cycles(int64_t n);
+    bool ticking(int64_t from, int64_t n) const;
+    void set_block(int phase, int layer, int state);
+
+    const ChipConfig& m_cfg;
+    sc_core::sc_time m_period;
+    ChipSignals m_sig;
+    const Trace* m_trace = nullptr;
+    const Layer* m_single_layer = nullptr;
+    const LayerWork* m_single_work = nullptr;
+    Pass m_single_pass = Pass::FF;
+    int m_single_batch = 1;
+    LayerValues* m_single_values = nullptr;
+    bool m_single_cluster = true;
+    int64_t m_tick_start = -1, m_tick_end = -1;
+    std::function<void(double)> m_progress;
+    std::vector<LayerPassResult> m_results;
+    std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer
+    int64_t m_total_cycles = 0;
+    bool m_finished = false;
+    int m_iteration = 0;
+    int64_t m_work_total = 0, m_work_done = 0;
+};
+
+// Random FP16-representable values consistent with a layer's bitmaps and mask (functional mode).
+LayerValues make_layer_values(const Layer& layer, const LayerWork& work, int batch, uint64_t seed);
+
+}  // namespace swpu

@@ -1,0 +1,174 @@
+// Chip configuration: every parameter of the reconstruction, with its default, range and status
+// (FOUND in the paper or ASSUMED by us). The schema in config.cpp is the single source of truth:
+// the loader validates against it and docs/config.md is generated from it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "swpu/workload.hpp"
+
+namespace swpu {
+
+struct BufferConfig {
+    int kib = 128;        // capacity
+    int banks = 8;        // independent banks (each one access per cycle)
+    int width_bits = 256; // bits per bank access
+};
+
+struct ChipConfig {
+    struct Chip {
+        std::string name = "swpu";
+        int process_nm = 28;
+        double voltage = 1.0;                      // supply (V)
+        std::optional<double> frequency_mhz;       // empty: f_max(voltage)
+        double v_min = 0.56, v_max = 1.0, v_nom = 1.0;
+        double f_max_mhz_at_vnom = 675.0;
+        double vth = 0.40;
+        double alpha = 1.3;
+    } chip;
+    struct PeArray {
+        int groups = 16;
+        int lanes = 16;
+        std::string mult_format = "fp16";
+        std::string acc_format = "fp32";
+    } pe_array;
+    struct Compaction {
+        int window = 64;
+        int segments = 4;
+        std::string routing = "log";  // "log" (log-stage compaction + bi-directional switches) or "crossbar"
+    } compaction;
+    struct Reorder {
+        bool enabled = true;
+        int hamming_units = 8;
+        int hamming_width_bits = 256;
+    } reorder_unit;
+    struct Dbl {
+        bool enabled = true;
+    } dbl;
+    struct Buffers {
+        BufferConfig weight{128, 8, 256};
+        BufferConfig activation{256, 8, 256};
+        BufferConfig output{128, 8, 256};
+    } buffers;
+    struct Dram {
+        double bandwidth_gbps = 12.8;
+        double latency_ns = 100.0;
+        int burst_bytes = 64;
+    } dram;
+    struct Dma {
+        int max_transfer_bytes = 4096;
+        bool double_buffering = true;
+    } dma;
+    struct Memory {
+        bool activation_compression = true;
+        int weight_index_bits = 4;
+    } memory;
+    struct VectorUnit {
+        int lanes = 32;
+        int bn_forward_ops = 4;
+        int bn_backward_ops = 8;
+        int relu_ops = 1;
+        int pool_ops = 1;
+        int add_ops = 1;
+        int loss_ops = 8;
+        int sgd_ops = 4;
+        int mask_update_ops = 3;
+    } vector_unit;
+    struct Simulation {
+        std::string mode = "timing";  // "timing" or "functional"
+        bool time_skip = true;
+        uint64_t seed = 1;
+    } simulation;
+    struct Workload {
+        std::string network = "resnet18-cifar";
+        double width = 1.0;
+        int batch = 1;
+        int iterations = 1;
+        int update_interval = 1;
+        std::string pruning = "sub-structured";
+        double weight_sparsity = 0.7;
+        double shape_fraction = 0.5;
+        int line_families = 4;
+        double family_flip = 0.1;
+        bool prune_first_layer = false;
+        double input_density = -1;
+        double grad_density = -1;
+        int fc_block = 16;
+    } workload;
+
+    // Energy reference table at v_nom (pJ per action) and leakage (mW), Accelergy style, plus one
+    // calibration factor per component class. Sources in docs/energy.md.
+    struct Energy {
+        double fp16_mult_pj = 0.67;
+        double fp32_add_pj = 0.55;
+        double acc_rf_pj = 0.06;
+        double switch_stage_pj = 0.015;
+        double switch_hop_pj = 0.005;
+        double scatter_stage_pj = 0.03;
+        double crossbar_route_pj = 0.5;
+        double index_read_pj = 0.05;
+        double zero_detect_pj = 0.01;
+        double mask_read_pj = 0.5;
+        double hamming_op_pj = 0.5;
+        double vector_op_pj = 0.8;
+        double clock_pj_per_cycle = 15.0;
+        double weight_buffer_access_pj = 9.0;
+        double activation_buffer_access_pj = 12.0;
+        double output_buffer_access_pj = 9.0;
+        double dram_pj_per_bit = 8.0;
+        double leakage_pe_array_mw = 3.0;
+        double leakage_sram_mw = 6.0;
+        double leakage_other_mw = 1.0;
+        double leakage_dibl_per_v = 2.0;
+        double cal_compute = 1.0;
+        double cal_sram = 1.0;
+        double cal_interconnect = 1.0;
+        double cal_control = 1.0;
+        double cal_dram = 1.0;
+        double cal_leakage = 1.0;
+    } energy;
+
+    std::string source_file;  // where it was loaded from ("<defaults>" when built in)
+
+    // Derived quantities.
+    double f_max_mhz(double v) const;  // alpha-power law anchored at f_max_mhz_at_vnom, v_nom
+    double clock_mhz() const { return chip.frequency_mhz ? *chip.frequency_mhz : f_max_mhz(chip.voltage); }
+    double clock_period_ns() const { return 1000.0 / clock_mhz(); }
+    int lanes_per_segment() const { return pe_array.lanes / compaction.segments; }
+    int window_per_segment() const { return compaction.window / compaction.segments; }
+    bool functional() const { return simulation.mode == "functional"; }
+    SyntheticParams synthetic_params() const;
+
+    nlohmann::json to_json() const;  // the effective configuration, every field
+};
+
+// Bad configuration: names the file, the JSON path and the reason.
+struct ConfigError {
+    std::string file, path, reason;
+    std::string message() const;
+};
+
+// Loads a config file on top of the defaults and validates it. Throws ConfigError.
+ChipConfig load_config(const std::string& file);
+// Parses a JSON document (already read) on top of the defaults. Throws ConfigError.
+ChipConfig config_from_json_text(const std::string& text, const std::string& file_name);
+// Applies "path=value" (value parsed as JSON, else taken as a string). Throws ConfigError.
+void apply_override(ChipConfig& cfg, const std::string& assignment);
+// Cross-field checks (frequency <= f_max, lanes divisible by segments, ...). Throws ConfigError.
+void validate(const ChipConfig& cfg);
+
+// One documented parameter of the schema.
+struct ConfigFieldDoc {
+    std::string path, type, status, unit, range, doc, reason;
+    nlohmann::json default_value;
+};
+std::vector<ConfigFieldDoc> config_schema_docs();
+std::string config_markdown();  // docs/config.md's parameter table, generated
+
+}  // namespace swpu

@@ -1,0 +1,53 @@
+// Energy model: action counts (from the simulation) x energy per action (the config's reference
+// table, scaled to the run's voltage) + leakage power x time. Computed after the simulation, so a
+// re-pricing at another voltage or with another table needs no re-simulation.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "swpu/config.hpp"
+#include "swpu/stats.hpp"
+
+namespace swpu {
+
+struct EnergyBreakdown {
+    std::map<std::string, double> component_pj;  // on-chip dynamic energy per component
+    double leakage_pj = 0;
+    double chip_pj = 0;  // on-chip dynamic + leakage
+    double dram_pj = 0;  // off-chip
+};
+
+class EnergyModel {
+public:
+    explicit EnergyModel(const ChipConfig& cfg);
+
+    double dynamic_scale() const { return m_dyn; }    // (V / v_nom)^2
+    double leakage_scale() const { return m_leak; }   // P_leak(V) / P_leak(v_nom)
+    double leakage_mw() const;                        // at the run's voltage, calibrated
+
+    EnergyBreakdown of(const Counters& c) const;
+    // Adds "energy" (totals, per component, per phase, efficiency) and per-layer energy to a report.
+    void annotate(nlohmann::json& report, const std::vector<LayerPassResult>& results, int64_t total_cycles) const;
+    // Accelergy-style files: energy reference table and action counts.
+    std::string accelergy_ert_yaml() const;
+    std::string accelergy_action_counts_yaml(const std::vector<LayerPassResult>& results) const;
+
+    struct Action {
+        std::string component, action, cls;
+        double pj_nom;  // table entry at v_nom, before calibration
+        int64_t (*count)(const Counters&);
+    };
+    const std::vector<Action>& actions() const { return m_actions; }
+    double calibrated_pj(const Action& a) const;  // at the run's voltage
+
+private:
+    const ChipConfig& m_cfg;
+    double m_dyn, m_leak;
+    std::vector<Action> m_actions;
+};
+
+}  // namespace swpu

@@ -1,0 +1,110 @@
+// Off-chip memory and data movement: a TLM-2.0 DRAM target, a DMA engine (TLM initiator) with a
+// read and a write channel, and the on-chip global buffers.
+//
+// TLM style: loosely timed with annotated delays (blocking transport). The DRAM serializes its
+// data bus: a transaction occupies the bus for ceil(bytes/burst)*burst / bandwidth after the bus is
+// free, and its data is complete `latency` later (pipelined: latency overlaps the next transfer).
+// Contention between the read and write channels is therefore real.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/multi_passthrough_target_socket.h>
+
+#include "swpu/config.hpp"
+#include "swpu/stats.hpp"
+
+namespace swpu {
+
+class Dram : public sc_core::sc_module {
+public:
+    // One target socket, any number of initiators (the DMA's read and write channels).
+    tlm_utils::multi_passthrough_target_socket<Dram> socket;
+
+    Dram(sc_core::sc_module_name name, const ChipConfig& cfg);
+
+    int64_t read_bytes() const { return m_read_bytes; }
+    int64_t write_bytes() const { return m_write_bytes; }
+    int64_t transactions() const { return m_transactions; }
+    sc_core::sc_time busy_time() const { return m_busy_time; }
+
+private:
+    void b_transport(int initiator, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
+
+    double m_ns_per_byte;
+    sc_core::sc_time m_latency;
+    int m_burst;
+    sc_core::sc_time m_bus_free;
+    sc_core::sc_time m_busy_time;
+    int64_t m_read_bytes = 0, m_write_bytes = 0, m_transactions = 0;
+};
+
+// A transfer request: bytes between DRAM and a global buffer. Completion is signalled through
+// `done` and `finished_at`.
+struct DmaRequest {
+    int64_t bytes = 0;
+    bool write = false;
+    uint64_t id = 0;
+};
+
+class Dma : public sc_core::sc_module {
+public:
+    tlm_utils::simple_initiator_socket<Dma> rd_socket;
+    tlm_utils::simple_initiator_socket<Dma> wr_socket;
+    sc_core::sc_signal<bool> busy_signal{"busy"};  // a transfer is under way (block-level, for the VCD)
+
+    Dma(sc_core::sc_module_name name, const ChipConfig& cfg);
+
+    // Queues a transfer and returns its ticket; completion is in order per channel.
+    uint64_t submit(int64_t bytes, bool write);
+    // Blocks the calling thread until the ticket is complete.
+    void wait_for(uint64_t ticket, bool write);
+    bool complete(uint64_t ticket, bool write) const {
+        return (write ? m_wr.completed : m_rd.completed) >= ticket;
+    }
+    // Blocks until every queued transfer is complete.
+    void drain();
+    bool busy() const { return m_rd.active || m_wr.active; }
+
+private:
+    struct Channel {
+        std::deque<DmaRequest> queue;
+        uint64_t submitted = 0, completed = 0;
+        bool active = false;
+        sc_core::sc_event kick, progress;
+    };
+    void rd_thread() { run(m_rd, rd_socket, false); }
+    void wr_thread() { run(m_wr, wr_socket, true); }
+    void run(Channel& ch, tlm_utils::simple_initiator_socket<Dma>& sock, bool write);
+    void update_busy() { busy_signal.write(m_rd.active || m_wr.active); }  // the signal's one driver
+    sc_core::sc_event m_state_changed;
+
+    Channel m_rd, m_wr;
+    int m_max_transfer;
+    sc_core::sc_time m_clock;
+};
+
+// A global buffer: capacity, banks and access counts. The values themselves live in the tile
+// operands the controller hands to the datapath (see docs/architecture.md, functional mode).
+class GlobalBuffer : public sc_core::sc_module {
+public:
+    GlobalBuffer(sc_core::sc_module_name name, const BufferConfig& cfg, bool double_buffered);
+    int64_t capacity_bytes() const { return m_capacity; }
+    int64_t half_bytes() const { return m_double ? m_capacity / 2 : m_capacity; }
+    int width_bits() const { return m_width; }
+    int banks() const { return m_banks; }
+    // Accesses needed to move `bits` through this buffer's port.
+    int64_t accesses_for_bits(int64_t bits) const { return (bits + m_width - 1) / m_width; }
+
+private:
+    int64_t m_capacity;
+    int m_width, m_banks;
+    bool m_double;
+};
+
+}  // namespace swpu

@@ -1,0 +1,118 @@
+// The schedule of one (layer, pass) on the sparse datapath: geometry of windows and lines, the tile
+// plan (what the DMA moves), and the step loop that drives the DBL controller, the compaction
+// network and the PE array. Timing mode and functional mode run this same loop; functional mode
+// also computes values.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "swpu/compaction_network.hpp"
+#include "swpu/config.hpp"
+#include "swpu/dbl_controller.hpp"
+#include "swpu/pe_array.hpp"
+#include "swpu/stats.hpp"
+#include "swpu/workload.hpp"
+
+namespace swpu {
+
+// Values of one weighted layer for functional mode (conv form, FP16-representable floats).
+struct LayerValues {
+    std::vector<float> weight;    // [K][C][R][S]; pruned entries are ignored (the mask rules)
+    std::vector<float> input;     // [N][C][H][W]; zero exactly where input_nonzero is 0
+    std::vector<float> grad_out;  // [N][K][P][Q]; zero exactly where grad_nonzero is 0
+    std::vector<float> out;       // FF result  [N][K][P][Q]
+    std::vector<float> grad_in;   // BP result  [N][C][H][W]
+    std::vector<float> grad_w;    // WG result  [K][C][R][S]
+};
+
+// One tile: a cluster of G items (filters or channels) over a band of windows.
+struct Tile {
+    int cluster = 0;
+    int w_begin = 0, w_end = 0;
+    int64_t load_bytes = 0;   // DRAM -> buffers before the tile can start
+    int64_t store_bytes = 0;  // buffers -> DRAM after the tile
+    int64_t wbuf_fill_accesses = 0, abuf_fill_accesses = 0, obuf_drain_accesses = 0;
+};
+
+// Per-cycle observer used by the ticking mode and the VCD: called once per compute cycle with the
+// operands delivered to lanes and the groups busy in that cycle.
+struct CycleProbe {
+    virtual ~CycleProbe() = default;
+    virtual void cycle(int lanes_busy, int groups_busy, int segments_busy) = 0;
+};
+
+class PassEngine {
+public:
+    PassEngine(const ChipConfig& cfg, const Layer& layer, const LayerWork& work, Pass pass, int batch,
+               const std::vector<int>& order, DblController& dbl, CompactionNetwork& net, PeArray& pe,
+               LayerValues* values);
+
+    const std::vector<Tile>& tiles() const { return m_tiles; }
+    int clusters() const { return m_clusters; }
+    int windows() const { return m_windows; }
+    int64_t dense_macs() const;
+    std::string tiling_note() const { return m_note; }
+
+    // Runs the steps of one tile; returns its compute cycles. With a probe, the per-cycle activity
+    // is reported cycle by cycle (ticking mode); counts are identical either way.
+    int64_t run_tile(const Tile& t, Counters& k, CycleProbe* probe);
+
+private:
+    struct Geometry {
+        int Gd = 0, Rd = 0, R = 0, S = 0;
+        int Oh = 0, Ow = 0, N = 0;
+        int a = 1, b = 1, c0 = 0;  // source index = out * a + b * kernel + c0 (rows and columns)
+        int Hs = 0, Ws = 0;        // source plane
+        int m = 1, chunks = 1;     // rows per window, windows per row
+        int total_rows = 0;
+    };
+    void build_geometry();
+    void build_source();
+    void build_valid_table();
+    void build_tiles();
+    uint64_t source_bits(int n, int x, int srow, int off, int j0, int len) const;
+    void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
+    int window_positions(int w) const;
+    void cluster_items(int cluster, std::vector<int>& items) const;
+    int64_t weight_bytes_for(const std::vector<int>& items) const;
+    float source_value(int w, int pos, int x, int r, int s) const;
+    float grad_value(int w, int pos, int item) const;
+    void store_window(int w, const std::vector<int>& items);
+
+    template <bool Log, bool Reduce, bool Functional>
+    int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);
+
+    const ChipConfig& m_cfg;
+    const Layer& m_layer;
+    const LayerWork& m_work;
+    Pass m_pass;
+    int m_batch;
+    const std::vector<int>& m_order;
+    DblController& m_dbl;
+    CompactionNetwork& m_net;
+    PeArray& m_pe;
+    LayerValues* m_values;
+
+    Geometry m_g;
+    int m_G, m_L, m_Nw;
+    int m_windows = 0, m_clusters = 0, m_lines = 0;
+    // Source bitmap: phase-decimated rows (stride > 1) of the operand the groups share.
+    Bitmap4D m_src_storage;               // BP: zero-inserted output gradients
+    const Bitmap4D* m_src = nullptr;
+    std::vector<Bitmap4D> m_phase;        // a > 1: phase-decimated copies of the source
+    // Valid table: for window w, line (x, r), position s: the window's valid bits.
+    std::vector<uint64_t> m_valid;
+    std::vector<uint8_t> m_cost_cycles, m_cost_valid;
+    std::vector<uint16_t> m_cost_hops;
+    std::vector<uint64_t> m_grad_window;  // WG: [w][k] the output-gradient bits of the window
+    std::vector<Tile> m_tiles;
+    int64_t m_line_read_accesses = 0;     // activation buffer accesses to read one line of a window
+    int64_t m_weight_fetch_accesses = 0;  // weight buffer accesses for one step's weight word
+    std::string m_note;
+    std::vector<int> m_lane_pos;
+    int m_loaded_cluster = -1;
+};
+
+}  // namespace swpu

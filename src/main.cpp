@@ -1,0 +1,193 @@
+// swpu-sim command line: chip config + trace in, cycle-accurate SystemC run, reports out.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <systemc>
+
+#include "swpu/chip.hpp"
+#include "swpu/config.hpp"
+#include "swpu/energy.hpp"
+#include "swpu/report.hpp"
+#include "swpu/vcd.hpp"
+#include "swpu/workload.hpp"
+
+namespace {
+
+constexpr int kExitBadInput = 2;
+
+int bad_input(const std::string& msg) {
+    std::cerr << "swpu-sim: " << msg << "\n";
+    return kExitBadInput;
+}
+
+bool parse_window(const std::string& s, int64_t& a, int64_t& b) {
+    const auto colon = s.find(':');
+    if (colon == std::string::npos) return false;
+    try {
+        size_t i1 = 0, i2 = 0;
+        a = std::stoll(s.substr(0, colon), &i1);
+        b = std::stoll(s.substr(colon + 1), &i2);
+        if (i1 != colon || i2 != s.size() - colon - 1) return false;
+    } catch (...) {
+        return false;
+    }
+    return a >= 0 && b > a;
+}
+
+}  // namespace
+
+int sc_main(int argc, char* argv[]) {
+    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+    CLI::App app{
+        "swpu-sim: cycle-accurate SystemC simulator of SWPU, a 28 nm sparse DNN training processor with\n"
+        "dynamic sub-structured (shape-wise + line-wise) weight pruning.\n\n"
+        "Runs training iterations (FF, BP, WG passes and the non-conv work) of a sparse trace on the chip\n"
+        "described by a JSON config, and reports cycles, utilization, memory traffic and energy per layer\n"
+        "and pass. Without --trace it runs the built-in synthetic ResNet-18 trace of the config's\n"
+        "'workload' section. Parameters marked ASSUMED in docs/config.md are our reconstruction.\n\n"
+        "Examples:\n"
+        "  swpu-sim --config configs/swpu.json\n"
+        "  swpu-sim --config configs/swpu.json --set chip.voltage=0.56 --set workload.batch=4\n"
+        "  swpu-sim --config configs/swpu.json --trace configs/traces/resnet18-cifar-digits-substructured\n"
+        "  swpu-sim --config configs/swpu.json --vcd run.vcd --vcd-window 0:20000\n\n"
+        "Exit status: 0 success, 2 bad input (config, trace, command line), 1 internal error."};
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window;
+    std::vector<std::string> sets;
+    bool quiet = false, print_config = false, config_doc = false;
+    app.add_option("-c,--config", config_file, "Chip config (JSON); see docs/config.md")->check(CLI::ExistingFile);
+    app.add_option("-t,--trace", trace_dir, "Sparse training trace directory (docs/trace-format.md)");
+    app.add_option("-o,--out", out_dir, "Output directory for report.json, layers.csv, energy files")
+        ->capture_default_str();
+    app.add_option("-s,--set", sets, "Override one config field: PATH=VALUE (repeatable), e.g. chip.voltage=0.7");
+    app.add_option("--vcd", vcd_file, "Write a VCD waveform of the block-level signals to FILE");
+    app.add_option("--vcd-window", vcd_window, "Cycle window START:END of the VCD (default 0:100000)");
+    app.add_flag("-q,--quiet", quiet, "No summary on stdout and no progress on stderr");
+    app.add_flag("--print-config", print_config, "Print the effective config (after --set) as JSON and exit");
+    app.add_flag("--config-doc", config_doc, "Print the parameter table of docs/config.md and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return kExitBadInput;
+    }
+    if (config_doc) {
+        std::cout << swpu::config_markdown();
+        return 0;
+    }
+    if (config_file.empty()) return bad_input("--config FILE is required (the default chip is configs/swpu.json)");
+
+    swpu::ChipConfig cfg;
+    try {
+        cfg = swpu::load_config(config_file);
+        for (const auto& s : sets) swpu::apply_override(cfg, s);
+    } catch (const swpu::ConfigError& e) {
+        return bad_input(e.message());
+    }
+    if (print_config) {
+        std::cout << cfg.to_json().dump(2) << "\n";
+        return 0;
+    }
+    int64_t win_a = 0, win_b = 100000;
+    if (!vcd_window.empty()) {
+        if (vcd_file.empty()) return bad_input("--vcd-window needs --vcd FILE");
+        if (!parse_window(vcd_window, win_a, win_b))
+            return bad_input("--vcd-window: expected START:END in cycles with 0 <= START < END, got '" + vcd_window + "'");
+    }
+
+    swpu::Trace trace;
+    try {
+        if (!trace_dir.empty()) {
+            trace = swpu::load_trace(trace_dir, cfg.simulation.seed);
+        } else {
+            trace = swpu::make_synthetic_trace(cfg.synthetic_params());
+        }
+    } catch (const swpu::TraceError& e) {
+        return bad_input(e.message());
+    } catch (const std::invalid_argument& e) {
+        return bad_input(std::string("workload: ") + e.what());
+    }
+    {
+        std::error_code ec;
+        std::filesystem::create_directories(out_dir, ec);
+        if (ec || !std::filesystem::is_directory(out_dir))
+            return bad_input("--out " + out_dir + ": cannot create the output directory" + (ec ? ": " + ec.message() : ""));
+    }
+
+    const bool show_progress = !quiet && isatty(STDERR_FILENO);
+    const auto t0 = std::chrono::steady_clock::now();
+    swpu::SwpuChip chip("swpu", cfg);
+    chip.set_trace(&trace);
+    std::unique_ptr<swpu::VcdWriter> vcd;
+    if (!vcd_file.empty()) {
+        try {
+            vcd = std::make_unique<swpu::VcdWriter>(vcd_file, chip, win_a, win_b);
+        } catch (const std::exception& e) {
+            return bad_input(std::string("--vcd: ") + e.what());
+        }
+        chip.set_tick_window(win_a, win_b);
+    }
+    auto last = t0;
+    if (show_progress) {
+        chip.set_progress([&](double frac) {
+            const auto now = std::chrono::steady_clock::now();
+            if (std::chrono::duration<double>(now - t0).count() < 1.0) return;
+            if (std::chrono::duration<double>(now - last).count() < 0.25) return;
+            last = now;
+            std::fprintf(stderr, "\rswpu-sim: %5.1f%% of the conv passes, %.1f s", 100.0 * frac,
+                         std::chrono::duration<double>(now - t0).count());
+            std::fflush(stderr);
+        });
+    }
+    sc_core::sc_start();
+    if (show_progress && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= 1.0)
+        std::fprintf(stderr, "\r%60s\r", "");
+    if (!chip.finished()) {
+        std::cerr << "swpu-sim: internal error: the simulation stopped before the workload finished\n";
+        return 1;
+    }
+    const double host_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    swpu::RunInfo info;
+    info.config_file = config_file;
+    info.trace_source = trace.source;
+    info.network = trace.net.name;
+    info.batch = trace.batch;
+    info.iterations = int(trace.iterations.size());
+    info.pruning = swpu::to_string(trace.mode);
+    info.host_seconds = host_s;
+    info.total_cycles = chip.total_cycles();
+    nlohmann::json report = swpu::build_report(cfg, info, chip.results());
+    std::vector<std::pair<std::string, std::string>> files;
+    swpu::EnergyModel energy(cfg);
+    energy.annotate(report, chip.results(), chip.total_cycles());
+    files.push_back({"report.json", report.dump(2) + "\n"});
+    files.push_back({"layers.csv", swpu::layers_csv(cfg, chip.results())});
+    files.push_back({"energy_reference_table.yaml", energy.accelergy_ert_yaml()});
+    files.push_back({"action_counts.yaml", energy.accelergy_action_counts_yaml(chip.results())});
+    try {
+        if (vcd) vcd->close();
+        swpu::write_files_atomically(out_dir, files);
+    } catch (const std::exception& e) {
+        std::cerr << "swpu-sim: " << e.what() << "\n";
+        return kExitBadInput;
+    }
+    if (!quiet) {
+        std::cout << swpu::summary_text(report);
+        std::cout << "  reports  : " << out_dir << "/report.json, " << out_dir << "/layers.csv\n";
+        std::cout << "  host     : " << std::setprecision(2) << std::fixed << host_s << " s, "
+                  << std::setprecision(0) << double(chip.total_cycles()) / std::max(host_s, 1e-9)
+                  << " simulated cycles/s\n";
+    }
+    return 0;
+}

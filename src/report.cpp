@@ -1,0 +1,177 @@
+#include "swpu/report.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+namespace swpu {
+
+using nlohmann::json;
+
+namespace {
+
+json derived(const ChipConfig& cfg, const Counters& c) {
+    json j = c.to_json();
+    const double f_hz = cfg.clock_mhz() * 1e6;
+    const double lanes = double(cfg.pe_array.groups) * cfg.pe_array.lanes;
+    j["time_us"] = double(c.cycles) / f_hz * 1e6;
+    // Utilization = useful MACs / (G x L x cycles), over all cycles and over compute cycles.
+    j["utilization"] = c.cycles ? double(c.valid_macs) / (lanes * double(c.cycles)) : 0.0;
+    j["compute_utilization"] = c.utilization();
+    j["effective_macs_per_cycle"] = c.cycles ? double(c.dense_macs) / double(c.cycles) : 0.0;
+    return j;
+}
+
+}  // namespace
+
+json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results) {
+    json r;
+    r["tool"] = "swpu-sim";
+    r["report_version"] = 1;
+    r["config_file"] = info.config_file;
+    r["config"] = cfg.to_json();
+    r["clock_mhz"] = cfg.clock_mhz();
+    r["f_max_mhz"] = cfg.f_max_mhz(cfg.chip.voltage);
+    json assumptions = json::object();
+    for (const auto& d : config_schema_docs())
+        if (d.status == "ASSUMED") assumptions[d.path] = d.default_value;
+    r["assumptions"] = {
+        {"note", "swpu-sim models a reconstruction of SWPU: the paper states only headline facts (FOUND); "
+                 "every other choice is an ASSUMED, documented config parameter (docs/config.md, docs/architecture.md)."},
+        {"assumed_parameter_defaults", assumptions},
+    };
+    r["workload"] = {{"source", info.trace_source}, {"network", info.network}, {"batch", info.batch},
+                     {"iterations", info.iterations}, {"pruning", info.pruning}};
+    Counters total;
+    std::map<std::string, Counters> phase;
+    json layers = json::array();
+    int unmodeled = 0;
+    for (const auto& res : results) {
+        total += res.c;
+        phase[to_string(res.pass)] += res.c;
+        json l = derived(cfg, res.c);
+        l["iteration"] = res.iteration;
+        l["layer"] = res.layer;
+        l["op"] = res.op;
+        l["pass"] = to_string(res.pass);
+        l["modeled"] = res.modeled;
+        l["start_cycle"] = res.start_cycle;
+        if (!res.note.empty()) l["note"] = res.note;
+        if (!res.modeled) ++unmodeled;
+        layers.push_back(l);
+    }
+    json t = derived(cfg, total);
+    t["cycles"] = info.total_cycles;  // wall cycles of the whole run
+    t["time_us"] = double(info.total_cycles) / (cfg.clock_mhz() * 1e6) * 1e6;
+    t["utilization"] = info.total_cycles
+                           ? double(total.valid_macs) / (double(cfg.pe_array.groups) * cfg.pe_array.lanes * double(info.total_cycles))
+                           : 0.0;
+    t["effective_macs_per_cycle"] = info.total_cycles ? double(total.dense_macs) / double(info.total_cycles) : 0.0;
+    t["host_seconds"] = info.host_seconds;
+    t["simulated_cycles_per_host_second"] = info.host_seconds > 0 ? double(info.total_cycles) / info.host_seconds : 0.0;
+    t["unmodeled_entries"] = unmodeled;
+    r["totals"] = t;
+    json ph = json::object();
+    for (auto& [name, c] : phase) ph[name] = derived(cfg, c);
+    r["per_phase"] = ph;
+    r["layers"] = layers;
+    return r;
+}
+
+std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>& results) {
+    std::ostringstream o;
+    o << "iteration,layer,op,pass,modeled,start_cycle,time_us,utilization";
+    for (const auto& n : Counters::names()) o << "," << n;
+    o << "\n";
+    const double f_hz = cfg.clock_mhz() * 1e6;
+    const double lanes = double(cfg.pe_array.groups) * cfg.pe_array.lanes;
+    o << std::setprecision(9);
+    for (const auto& r : results) {
+        o << r.iteration << "," << r.layer << "," << r.op << "," << to_string(r.pass) << "," << (r.modeled ? 1 : 0)
+          << "," << r.start_cycle << "," << double(r.c.cycles) / f_hz * 1e6 << ","
+          << (r.c.cycles ? double(r.c.valid_macs) / (lanes * double(r.c.cycles)) : 0.0);
+        for (auto v : r.c.values()) o << "," << v;
+        o << "\n";
+    }
+    return o.str();
+}
+
+std::string summary_text(const json& r) {
+    std::ostringstream o;
+    const json& t = r["totals"];
+    o << std::fixed;
+    o << "swpu-sim: " << r["workload"]["network"].get<std::string>() << ", batch " << r["workload"]["batch"].get<int>()
+      << ", " << r["workload"]["iterations"].get<int>() << " iteration(s), pruning "
+      << r["workload"]["pruning"].get<std::string>() << " (" << r["workload"]["source"].get<std::string>() << ")\n";
+    o << "  chip     : " << r["config"]["pe_array"]["groups"].get<int>() << "x" << r["config"]["pe_array"]["lanes"].get<int>()
+      << " MAC lanes at " << std::setprecision(1) << r["clock_mhz"].get<double>() << " MHz, "
+      << std::setprecision(2) << r["config"]["chip"]["voltage"].get<double>() << " V\n";
+    o << "  cycles   : " << t["cycles"].get<int64_t>() << " (" << std::setprecision(1) << t["time_us"].get<double>()
+      << " us at the clock)\n";
+    o << "  MACs     : " << t["valid_macs"].get<int64_t>() << " performed, " << t["dense_macs"].get<int64_t>()
+      << " dense-equivalent\n";
+    o << "  util.    : " << std::setprecision(3) << t["utilization"].get<double>() << " of G*L*cycles ("
+      << t["compute_utilization"].get<double>() << " of compute cycles)\n";
+    o << "  buffers  : weight " << t["wbuf_reads"].get<int64_t>() << " rd / " << t["wbuf_writes"].get<int64_t>()
+      << " wr, activation " << t["abuf_reads"].get<int64_t>() << " rd / " << t["abuf_writes"].get<int64_t>()
+      << " wr, output " << t["obuf_reads"].get<int64_t>() << " rd / " << t["obuf_writes"].get<int64_t>() << " wr\n";
+    o << "  DRAM     : " << t["dram_read_bytes"].get<int64_t>() << " B read, " << t["dram_write_bytes"].get<int64_t>()
+      << " B written, " << t["stall_dram_cycles"].get<int64_t>() << " stall cycles\n";
+    for (const char* p : {"FF", "BP", "WG", "other"}) {
+        if (!r["per_phase"].contains(p)) continue;
+        const json& c = r["per_phase"][p];
+        o << "  " << std::left << std::setw(8) << p << std::right << ": " << c["cycles"].get<int64_t>()
+          << " cycles, utilization " << std::setprecision(3) << c["utilization"].get<double>() << "\n";
+    }
+    if (r.contains("energy")) {
+        const json& e = r["energy"];
+        o << "  energy   : " << std::setprecision(3) << e["total_uj"].get<double>() << " uJ, "
+          << e["power_mw"].get<double>() << " mW, " << e["effective_tflops_per_w"].get<double>()
+          << " effective TFLOPS/W\n";
+    }
+    return o.str();
+}
+
+void write_files_atomically(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error(dir + ": cannot create the output directory: " + ec.message());
+    std::vector<std::string> temps;
+    auto cleanup = [&]() {
+        for (auto& t : temps) std::remove(t.c_str());
+    };
+    for (const auto& [name, content] : files) {
+        const std::string final_path = (fs::path(dir) / name).string();
+        const std::string tmp = final_path + ".tmp." + std::to_string(::getpid());
+        temps.push_back(tmp);
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            cleanup();
+            throw std::runtime_error(final_path + ": cannot write: " + std::strerror(errno));
+        }
+        out << content;
+        out.flush();
+        if (!out) {
+            cleanup();
+            throw std::runtime_error(final_path + ": write failed: " + std::strerror(errno));
+        }
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+        const std::string final_path = (fs::path(dir) / files[i].first).string();
+        if (std::rename(temps[i].c_str(), final_path.c_str()) != 0) {
+            cleanup();
+            throw std::runtime_error(final_path + ": cannot rename into place: " + std::strerror(errno));
+        }
+    }
+}
+
+}  // namespace swpu
