@@ -135,7 +135,7 @@ struct SyntheticParams {
     int line_families = 4;         // sub-structured/line-only: filters share line masks within a family
     double family_flip = 0.1;      // probability that a filter's line bit differs from its family's
     bool prune_first_layer = false;
-    double input_density = -1;     // < 0: per-layer defaults (see docs/trace-format.md)
+    double input_density = -1;     // < 0: per-layer defaults (see docs/workload.md)
     double grad_density = -1;
     int fc_block = 16;
     uint64_t seed = 1;
@@ -143,6 +143,21 @@ struct SyntheticParams {
 
 // Builds a seeded synthetic trace: same parameters and seed, same trace on every machine.
 Trace make_synthetic_trace(const SyntheticParams& p);
+// Same model on a caller-built network (any width or input size, e.g. from build_network);
+// p.network and p.fc_block are not used (net.fc_block is). Throws std::invalid_argument.
+Trace make_synthetic_trace(const SyntheticParams& p, const Network& net);
+
+// Default non-zero density of the output tensor of layer `producer` (-1 = the network input)
+// used by the synthetic trace when input_density / grad_density < 0 (table in docs/workload.md).
+double synthetic_default_density(const Network& net, int producer);
+
+// Seeded, portable random helpers shared by the synthetic generator and the trace loader.
+// Seed of an independent stream (splitmix64 mixing of `seed` and the stream coordinates a, b, c).
+uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0);
+// Fills `bm` (already sized) with i.i.d. bits, each set with probability `density` in [0, 1],
+// drawn in (n, c, h, w) order from std::mt19937_64(seed). When valid_cw >= 0 (FC conv form,
+// H == 1) the bits with c * W + w >= valid_cw (padding of the last block) stay zero, undrawn.
+void fill_bernoulli(Bitmap4D& bm, double density, uint64_t seed, int64_t valid_cw = -1);
 
 // Error while reading a trace: names the file, the layer (may be empty) and the field.
 struct TraceError {
