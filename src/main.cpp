@@ -110,7 +110,9 @@ int sc_main(int argc, char* argv[]) {
         if (!trace_dir.empty()) {
             trace = swpu::load_trace(trace_dir, cfg.simulation.seed);
         } else {
-            trace = swpu::make_synthetic_trace(cfg.synthetic_params());
+            const swpu::Network net = swpu::build_network(cfg.workload.network, cfg.workload.width, -1, -1, -1,
+                                                          cfg.workload.fc_block);
+            trace = swpu::make_synthetic_trace(cfg.synthetic_params(), net);
         }
     } catch (const swpu::TraceError& e) {
         return bad_input(e.message());

@@ -196,3 +196,59 @@ inline std::vector<double> ref_wg(const Layer& l, const LayerValues& v, const We
 }
 
 }  // namespace swpu::test
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace swpu::test {
+
+// Runs f() in a child process and returns the string it produced: a SystemC model elaborates once
+// per process, so a test that compares two simulations runs each in its own child.
+template <typename F>
+std::string in_child(F f) {
+    int fd[2];
+    if (pipe(fd) != 0) return "pipe failed";
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        std::string out;
+        try {
+            out = f();
+        } catch (const std::exception& e) {
+            out = std::string("exception: ") + e.what();
+        }
+        size_t off = 0;
+        while (off < out.size()) {
+            const ssize_t n = write(fd[1], out.data() + off, out.size() - off);
+            if (n <= 0) break;
+            off += size_t(n);
+        }
+        close(fd[1]);
+        _exit(0);
+    }
+    close(fd[1]);
+    std::string out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd[0], buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return out;
+}
+
+// Counters of every result of a run, as one JSON text (for exact comparisons).
+inline std::string results_json(const std::vector<LayerPassResult>& rs, int64_t total_cycles) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rs) {
+        nlohmann::json e = r.c.to_json();
+        e["layer"] = r.layer;
+        e["pass"] = to_string(r.pass);
+        e["op"] = r.op;
+        e["start_cycle"] = r.start_cycle;
+        j.push_back(e);
+    }
+    return nlohmann::json{{"total_cycles", total_cycles}, {"results", j}}.dump();
+}
+
+}  // namespace swpu::test

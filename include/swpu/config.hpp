@@ -90,7 +90,7 @@ struct ChipConfig {
         double width = 1.0;
         int batch = 1;
         int iterations = 1;
-        int update_interval = 1;
+        int update_interval = 100;
         std::string pruning = "sub-structured";
         double weight_sparsity = 0.7;
         double shape_fraction = 0.5;
