@@ -181,6 +181,12 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
                 for (int j = 0; j < J; ++j) m.rows[size_t(k) * J + j] = full[size_t(j)];
             break;
         case PruneMode::Structured: {
+            if (L.op == LayerOp::FC) {
+                // Whole input neurons: pruning output neurons of the classifier would drop classes.
+                std::vector<uint64_t> shape = make_shape_rows(L, d, rng);
+                apply_lines(std::vector<uint8_t>(size_t(K) * J, 1), shape);
+                break;
+            }
             std::vector<uint8_t> keep = choose_subset(K, round_count(d, K), rng);
             for (int k = 0; k < K; ++k)
                 if (keep[size_t(k)])

@@ -481,7 +481,12 @@ TEST_P(SyntheticModes, AchievedSparsityAndStructure) {
                     for (int r = 0; r < m.R; ++r) ASSERT_EQ(m.row(k, c, r) & ~full_row(L, c), 0u);
             if (w == 0) continue;
             switch (mode) {
-                case PruneMode::Structured:  // whole filters
+                case PruneMode::Structured:  // whole filters; FC: whole input neurons
+                    if (L.op == LayerOp::FC) {
+                        for (int k = 1; k < m.K; ++k)
+                            for (int c = 0; c < m.C; ++c) ASSERT_EQ(m.row(k, c, 0), m.row(0, c, 0)) << L.name;
+                        break;
+                    }
                     for (int k = 0; k < m.K; ++k) {
                         const bool on = m.row(k, 0, 0) != 0;
                         for (int c = 0; c < m.C; ++c)
