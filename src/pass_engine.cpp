@@ -80,10 +80,9 @@ void PassEngine::build_geometry() {
     m_lines = g.Rd * g.R;
     if (int(m_order.size()) != g.Gd) throw std::logic_error("reorder table size does not match the layer");
     // One line of a window from the activation buffer: the source span of the window's rows.
-    const int rows = g.m;
-    const int span = (g.chunks > 1 ? m_Nw : g.Ow) * g.a + g.S - 1;
-    m_line_read_accesses = (int64_t(rows) * span * 16 + m_cfg.buffers.activation.width_bits - 1) /
-                           m_cfg.buffers.activation.width_bits;
+    // One line of a window from the activation buffer: per output row of the window, the source
+    // span its positions and the S kernel positions touch (FP16 values).
+    m_line_span_bits = int64_t((g.chunks > 1 ? m_Nw : g.Ow) * g.a + g.S - 1) * 16;
     m_weight_fetch_accesses = (int64_t(m_G) * 16 + m_cfg.buffers.weight.width_bits - 1) / m_cfg.buffers.weight.width_bits;
 }
 
@@ -450,6 +449,10 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
 
     for (int w = t.w_begin; w < t.w_end; ++w) {
         if (Functional && !Reduce) m_pe.clear_accumulators();
+        int first_row, rows, j0, len;
+        window_rows(w, first_row, rows, j0, len);
+        const int64_t line_read = (rows * m_line_span_bits + m_cfg.buffers.activation.width_bits - 1) /
+                                  m_cfg.buffers.activation.width_bits;
         if (!Log) {
             std::fill(gcyc.begin(), gcyc.end(), 0);
             std::fill(gvalid.begin(), gvalid.end(), 0);
@@ -458,7 +461,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         for (int line = 0; line < m_lines; ++line) {
             const uint64_t u = m_dbl.union_row(line);
             if (dbl && !u) continue;
-            k.abuf_reads += m_line_read_accesses;
+            k.abuf_reads += line_read;
             const int x = line / g.R, r = line % g.R;
             const size_t base = (size_t(w) * m_lines + line) * S;
             for (uint64_t sb = dbl ? u : full; sb; sb &= sb - 1) {

@@ -108,7 +108,7 @@ private:
     std::vector<uint16_t> m_cost_hops;
     std::vector<uint64_t> m_grad_window;  // WG: [w][k] the output-gradient bits of the window
     std::vector<Tile> m_tiles;
-    int64_t m_line_read_accesses = 0;     // activation buffer accesses to read one line of a window
+    int64_t m_line_span_bits = 0;         // bits of one output row's source span of a line
     int64_t m_weight_fetch_accesses = 0;  // weight buffer accesses for one step's weight word
     std::string m_note;
     std::vector<int> m_lane_pos;

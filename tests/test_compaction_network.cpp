@@ -1,0 +1,155 @@
+// Unit testbench of the log-routing compaction network and its bi-directional switches.
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "swpu/compaction_network.hpp"
+
+namespace swpu {
+namespace {
+
+ChipConfig cfg_with(int window, int segments, int lanes, const char* routing = "log") {
+    ChipConfig c;
+    c.compaction.window = window;
+    c.compaction.segments = segments;
+    c.compaction.routing = routing;
+    c.pe_array.lanes = lanes;
+    return c;
+}
+
+// Independent model of the log shifter: every element moves left by its count of preceding
+// invalid elements, one power of two per stage. Checks that no two elements meet in a slot after
+// any stage (the network is conflict-free) and counts the switches set to shift.
+int simulate_stages(uint64_t seg, int width, int stages, bool& conflict) {
+    std::vector<int> pos, shift;
+    int rank = 0;
+    for (int i = 0; i < width; ++i)
+        if ((seg >> i) & 1u) {
+            pos.push_back(i);
+            shift.push_back(i - rank++);
+        }
+    int hops = 0;
+    conflict = false;
+    for (int b = 0; b < stages; ++b) {
+        std::set<int> occupied;
+        for (size_t e = 0; e < pos.size(); ++e) {
+            if ((shift[e] >> b) & 1) {
+                pos[e] -= 1 << b;
+                ++hops;
+            }
+            if (!occupied.insert(pos[e]).second) conflict = true;
+        }
+    }
+    for (size_t e = 0; e < pos.size(); ++e)
+        if (pos[e] != int(e)) conflict = true;
+    return hops;
+}
+
+TEST(CompactionNetwork, StagesAreLogOfSegmentWidth) {
+    EXPECT_EQ(CompactionNetwork("a", cfg_with(64, 4, 16)).stages(), 4);   // 16 inputs per segment
+    EXPECT_EQ(CompactionNetwork("b", cfg_with(64, 1, 16)).stages(), 6);   // 64 inputs
+    EXPECT_EQ(CompactionNetwork("c", cfg_with(32, 8, 16)).stages(), 2);   // 4 inputs
+}
+
+// Compaction then scatter is the identity on valid positions, for random bitmaps and shapes.
+TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
+    std::mt19937_64 rng(42);
+    const int shapes[][3] = {{64, 4, 16}, {64, 1, 16}, {64, 8, 16}, {32, 2, 8}, {16, 4, 4}, {64, 2, 32}};
+    int idx = 0;
+    for (const auto& sh : shapes) {
+        const ChipConfig cfg = cfg_with(sh[0], sh[1], sh[2]);
+        CompactionNetwork net(("n" + std::to_string(idx++)).c_str(), cfg);
+        const uint64_t wmask = sh[0] == 64 ? ~0ull : ((1ull << sh[0]) - 1);
+        std::vector<int> lanes;
+        for (int t = 0; t < 2000; ++t) {
+            uint64_t v = rng() & wmask;
+            if (t % 3 == 0) v &= rng();  // sparser patterns too
+            const CompactionCost c = net.cost(v);
+            std::set<int> seen;
+            int prev_in_lane_order = -1;
+            for (int j = 0; j < c.cycles; ++j) {
+                net.route(v, j, lanes);
+                int busy = 0;
+                for (int l = 0; l < net.lanes(); ++l) {
+                    const int p = lanes[l];
+                    if (p < 0) continue;
+                    ++busy;
+                    ASSERT_TRUE((v >> p) & 1u) << "lane carries an invalid position";
+                    ASSERT_TRUE(seen.insert(p).second) << "position delivered twice";
+                    // A segment's lanes only carry that segment's positions.
+                    const int per = net.lanes() / net.segments();
+                    ASSERT_EQ(l / per, p / net.segment_width());
+                    ASSERT_EQ(net.scatter(v, l, p), p);
+                }
+                EXPECT_EQ(busy, net.lanes_busy_in_cycle(v, j));
+                (void)prev_in_lane_order;
+            }
+            net.route(v, c.cycles, lanes);  // one cycle past the cost: nothing left
+            for (int p : lanes) EXPECT_EQ(p, -1);
+            EXPECT_EQ(int(seen.size()), __builtin_popcountll(v));
+            EXPECT_EQ(c.valid, __builtin_popcountll(v));
+        }
+    }
+}
+
+// Cycles and switch activity match the stage structure on random bitmaps.
+TEST(CompactionNetwork, HopsMatchStageSimulation) {
+    std::mt19937_64 rng(7);
+    CompactionNetwork net("n", cfg_with(64, 4, 16));
+    for (int t = 0; t < 3000; ++t) {
+        const uint64_t v = rng() & rng();
+        int hops = 0, cycles = 0;
+        for (int d = 0; d < 4; ++d) {
+            const uint64_t seg = (v >> (16 * d)) & 0xffff;
+            bool conflict = false;
+            hops += simulate_stages(seg, 16, 4, conflict);
+            ASSERT_FALSE(conflict);
+            cycles = std::max(cycles, (__builtin_popcountll(seg) + 3) / 4);
+        }
+        const CompactionCost c = net.cost(v);
+        EXPECT_EQ(c.hops, hops);
+        EXPECT_EQ(c.cycles, cycles);
+    }
+}
+
+// Segment imbalance on hand-made windows (4 segments of 16 positions, 4 lanes each).
+TEST(CompactionNetwork, SegmentImbalance) {
+    CompactionNetwork d4("d4", cfg_with(64, 4, 16));
+    CompactionNetwork d1("d1", cfg_with(64, 1, 16));
+    const uint64_t seg0_full = 0xffffull;
+    // All 16 valid operands in segment 0: its 4 lanes need 4 cycles; connected: 1 cycle.
+    EXPECT_EQ(d4.cost(seg0_full).cycles, 4);
+    EXPECT_EQ(d1.cost(seg0_full).cycles, 1);
+    // Spread evenly, 4 per segment: 1 cycle either way.
+    const uint64_t even = 0x000f000f000f000full;
+    EXPECT_EQ(d4.cost(even).cycles, 1);
+    EXPECT_EQ(d1.cost(even).cycles, 1);
+    // 5, 16, 0, 1 valid: max(2, 4, 0, 1) = 4 cycles; connected: ceil(22/16) = 2.
+    const uint64_t mixed = 0x1full | (0xffffull << 16) | (1ull << 63);
+    EXPECT_EQ(d4.cost(mixed).cycles, 4);
+    EXPECT_EQ(d1.cost(mixed).cycles, 2);
+    // Dense window: 64 / 16 = 4 cycles both ways; empty: 0.
+    EXPECT_EQ(d4.cost(~0ull).cycles, 4);
+    EXPECT_EQ(d1.cost(~0ull).cycles, 4);
+    EXPECT_EQ(d4.cost(0).cycles, 0);
+    // Hops by hand: segment pattern 0b1010 (positions 1, 3): shifts 1 and 2 -> 1 + 1 = 2 switches.
+    EXPECT_EQ(CompactionNetwork::hops_of_segment(0b1010), 2);
+    // 0b1000_0000_0000_0000: one element shifted by 15 = 0b1111 -> 4 switches.
+    EXPECT_EQ(CompactionNetwork::hops_of_segment(0x8000), 4);
+}
+
+TEST(CompactionNetwork, CrossbarPacksAnyPositionAndCountsRoutes) {
+    CompactionNetwork x("x", cfg_with(64, 4, 16, "crossbar"));
+    EXPECT_TRUE(x.crossbar());
+    const uint64_t mixed = 0x1full | (0xffffull << 16) | (1ull << 63);
+    EXPECT_EQ(x.cost(mixed).cycles, 2);  // ceil(22 / 16)
+    Counters k;
+    x.account(x.cost(mixed), 3, true, k);
+    EXPECT_EQ(k.crossbar_routes, 22 * 3);
+    EXPECT_EQ(k.index_reads, 22 * 3);
+    EXPECT_EQ(k.switch_traversals, 0);
+}
+
+}  // namespace
+}  // namespace swpu
