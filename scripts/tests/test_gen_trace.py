@@ -4,7 +4,9 @@ Run with the system interpreter, which has Debian's PyTorch:
 
     /usr/bin/python3 -m pytest scripts/tests
 
-If SWPU_SIM names a simulator binary, a generated trace is also run through it.
+If SWPU_SIM names a simulator binary, a generated trace is also run through it
+(`$SWPU_SIM --trace DIR --out DIR`, plus $SWPU_SIM_ARGS, by default
+`--config configs/swpu.json` when that file exists).
 """
 
 import json
@@ -382,13 +384,23 @@ def test_schedule():
     assert gen_trace.update_steps(100, 10, 35, 10) == {10, 20, 30, 35}
 
 
+def simulator_extra_args():
+    """Options added after `$SWPU_SIM --trace DIR --out DIR`: $SWPU_SIM_ARGS if set, else
+    `--config configs/swpu.json` when the repository has that chip config."""
+    import shlex
+    if "SWPU_SIM_ARGS" in os.environ:
+        return shlex.split(os.environ["SWPU_SIM_ARGS"])
+    cfg = os.path.join(REPO, "configs", "swpu.json")
+    return ["--config", cfg] if os.path.isfile(cfg) else []
+
+
 def test_simulator_accepts_trace(substructured, tmp_path):
     sim = os.environ.get("SWPU_SIM")
     if not sim:
         pytest.skip("SWPU_SIM is not set: set it to the swpu-sim binary to run a generated "
                     "trace through the simulator")
     out = tmp_path / "sim-out"
-    r = subprocess.run([sim, "--trace", substructured[0], "--out", str(out)],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
+    cmd = [sim, "--trace", substructured[0], "--out", str(out)] + simulator_extra_args()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, " ".join(cmd) + "\n" + r.stdout + r.stderr
     assert (out / "report.json").is_file()
