@@ -305,7 +305,7 @@ void SwpuChip::controller() {
     }
     m_total_cycles = now_cycle();
     m_finished = true;
-    sc_core::sc_stop();
+    // No sc_stop(): with the controller done and the DMA idle, no event is left and sc_start returns.
 }
 
 LayerValues make_layer_values(const Layer& l, const LayerWork& work, int batch, uint64_t seed) {

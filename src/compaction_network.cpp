@@ -15,6 +15,8 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
       m_stages(0),
       m_seg_mask(m_seg_width >= 64 ? ~0ull : ((1ull << m_seg_width) - 1)) {
     while ((1 << m_stages) < m_seg_width) ++m_stages;
+    const int per = m_crossbar ? m_lanes : m_lanes_per_seg;
+    for (int n = 0; n <= 64; ++n) m_cycles_of[n] = (n + per - 1) / per;
     if (!m_crossbar && m_seg_width <= 16) {
         m_seg_table.resize(size_t(1) << m_seg_width);
         for (size_t p = 0; p < m_seg_table.size(); ++p) m_seg_table[p] = uint16_t(hops_of_segment(p));

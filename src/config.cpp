@@ -306,7 +306,7 @@ void set_field(ChipConfig& cfg, const Field& f, const json& v, const std::string
         case Kind::UInt:
             if (!(v.is_number_integer() || v.is_number_unsigned()))
                 fail("expected " + kind_name(f.kind) + ", got " + json_type(v) + " " + v.dump());
-            if (f.kind == Kind::UInt && v.is_number_integer() && v.get<int64_t>() < 0)
+            if (f.kind == Kind::UInt && !v.is_number_unsigned() && v.get<int64_t>() < 0)
                 fail("expected a non-negative integer, got " + v.dump());
             break;
         case Kind::Double:
@@ -451,7 +451,7 @@ ChipConfig config_from_json_text(const std::string& text, const std::string& fil
     json doc;
     try {
         doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range 406 for 1e999
         std::string what = e.what();
         auto p = what.find("parse error");
         throw ConfigError{file, "", "invalid JSON: " + (p == std::string::npos ? what : what.substr(p))};
@@ -493,6 +493,8 @@ void apply_override(ChipConfig& cfg, const std::string& assignment) {
         v = json::parse(text);
     } catch (const json::parse_error&) {
         v = text;  // bare words are strings: --set compaction.routing=crossbar
+    } catch (const json::exception&) {  // out_of_range 406: a number that overflows a double
+        throw ConfigError{"--set", path, "value " + text + " is not a finite number"};
     }
     ChipConfig trial = cfg;
     set_field(trial, *f, v, "--set");

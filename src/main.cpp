@@ -119,13 +119,6 @@ int sc_main(int argc, char* argv[]) {
     } catch (const std::invalid_argument& e) {
         return bad_input(std::string("workload: ") + e.what());
     }
-    {
-        std::error_code ec;
-        std::filesystem::create_directories(out_dir, ec);
-        if (ec || !std::filesystem::is_directory(out_dir))
-            return bad_input("--out " + out_dir + ": cannot create the output directory" + (ec ? ": " + ec.message() : ""));
-    }
-
     const bool show_progress = !quiet && isatty(STDERR_FILENO);
     const auto t0 = std::chrono::steady_clock::now();
     swpu::SwpuChip chip("swpu", cfg);
@@ -133,12 +126,19 @@ int sc_main(int argc, char* argv[]) {
     std::unique_ptr<swpu::VcdWriter> vcd;
     if (!vcd_file.empty()) {
         try {
-            vcd = std::make_unique<swpu::VcdWriter>(vcd_file, chip, win_a, win_b);
+            vcd = std::make_unique<swpu::VcdWriter>("vcd_writer", vcd_file, chip, win_a, win_b);
         } catch (const std::exception& e) {
             return bad_input(std::string("--vcd: ") + e.what());
         }
         chip.set_tick_window(win_a, win_b);
     }
+    {
+        std::error_code ec;
+        std::filesystem::create_directories(out_dir, ec);
+        if (ec || !std::filesystem::is_directory(out_dir))
+            return bad_input("--out " + out_dir + ": cannot create the output directory" + (ec ? ": " + ec.message() : ""));
+    }
+
     auto last = t0;
     if (show_progress) {
         chip.set_progress([&](double frac) {

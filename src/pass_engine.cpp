@@ -31,6 +31,20 @@ PassEngine::PassEngine(const ChipConfig& cfg, const Layer& layer, const LayerWor
     : m_cfg(cfg), m_layer(layer), m_work(work), m_pass(pass), m_batch(batch), m_order(order), m_dbl(dbl),
       m_net(net), m_pe(pe), m_values(values),
       m_G(cfg.pe_array.groups), m_L(cfg.pe_array.lanes), m_Nw(cfg.compaction.window) {
+    if (pass == Pass::BP) {
+        // Blocked transpose of the rows: [k][c][r] -> [c][k][r].
+        const WeightMask& m = work.mask;
+        m_bp_mask.resize(m.C, m.K, m.R, m.S, false);
+        const int B = 16;
+        for (int k0 = 0; k0 < m.K; k0 += B)
+            for (int c0 = 0; c0 < m.C; c0 += B)
+                for (int k = k0; k < std::min(m.K, k0 + B); ++k)
+                    for (int c = c0; c < std::min(m.C, c0 + B); ++c)
+                        for (int r = 0; r < m.R; ++r) m_bp_mask.row(c, k, r) = m.row(k, c, r);
+        m_group_mask = &m_bp_mask;
+    } else {
+        m_group_mask = &work.mask;
+    }
     build_geometry();
     build_source();
     build_valid_table();
@@ -205,14 +219,14 @@ void PassEngine::cluster_items(int cluster, std::vector<int>& items) const {
 int64_t PassEngine::weight_bytes_for(const std::vector<int>& items) const {
     // DRAM weight format: line-compressed (DBL on: kept lines' S values + the line mask bits),
     // element-compressed (crossbar: non-zeros + index bits), dense (DBL off).
-    const WeightMask& m = m_work.mask;
+    const WeightMask& m = *m_group_mask;  // rows of each item contiguous
     int64_t lines = 0, nnz = 0, real = 0;
     for (int it : items) {
         if (it < 0) continue;
         ++real;
         for (int x = 0; x < m_g.Rd; ++x)
             for (int r = 0; r < m_g.R; ++r) {
-                const uint64_t row = m_pass == Pass::BP ? m.row(x, it, r) : m.row(it, x, r);
+                const uint64_t row = m.row(it, x, r);
                 if (row) ++lines;
                 nnz += __builtin_popcountll(row);
             }
@@ -428,7 +442,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     std::vector<int> items;
     cluster_items(t.cluster, items);
     if (m_loaded_cluster != t.cluster) {
-        m_dbl.load_cluster(m_work.mask, m_pass, items, k);
+        m_dbl.load_cluster(*m_group_mask, Pass::FF, items, k);
         m_loaded_cluster = t.cluster;
     }
     const Geometry& g = m_g;

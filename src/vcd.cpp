@@ -10,8 +10,9 @@
 
 namespace swpu {
 
-VcdWriter::VcdWriter(const std::string& file, SwpuChip& chip, int64_t start, int64_t end)
-    : sc_core::sc_module("vcd_writer"), m_file(file), m_chip(chip), m_start(start), m_end(end),
+VcdWriter::VcdWriter(sc_core::sc_module_name name, const std::string& file, SwpuChip& chip, int64_t start,
+                     int64_t end)
+    : sc_core::sc_module(name), m_file(file), m_chip(chip), m_start(start), m_end(end),
       m_period_ps(chip.clock_period().value()) {
     {
         // Fail early (bad path) rather than after the run.

@@ -43,7 +43,7 @@ public:
         CompactionCost c;
         if (m_crossbar) {
             c.valid = __builtin_popcountll(valid);
-            c.cycles = (c.valid + m_lanes - 1) / m_lanes;
+            c.cycles = m_cycles_of[c.valid];
             return c;
         }
         for (int d = 0; d < m_segments; ++d) {
@@ -58,7 +58,7 @@ public:
             }
             c.valid += n;
             c.hops += h;
-            const int cyc = (n + m_lanes_per_seg - 1) / m_lanes_per_seg;
+            const int cyc = m_cycles_of[n];
             if (cyc > c.cycles) c.cycles = cyc;
         }
         return c;
@@ -96,6 +96,7 @@ private:
     int m_window, m_segments, m_seg_width, m_lanes, m_lanes_per_seg, m_stages;
     uint64_t m_seg_mask;
     std::vector<uint16_t> m_seg_table;  // hops per segment pattern when the segment is <= 16 wide
+    int m_cycles_of[65];                // cycles to drain n packed operands of a segment
 };
 
 }  // namespace swpu

@@ -134,7 +134,7 @@ struct ChipConfig {
         double cal_leakage = 1.0;
     } energy;
 
-    std::string source_file;  // where it was loaded from ("<defaults>" when built in)
+    std::string source_file = "<defaults>";  // where it was loaded from
 
     // Derived quantities.
     double f_max_mhz(double v) const;  // alpha-power law anchored at f_max_mhz_at_vnom, v_nom

@@ -95,6 +95,10 @@ private:
     PeArray& m_pe;
     LayerValues* m_values;
 
+    // The mask as the groups see it: FF/WG the layer's mask; BP its transpose (rows of one input
+    // channel contiguous), built once so that cluster loads stream through memory.
+    WeightMask m_bp_mask;
+    const WeightMask* m_group_mask = nullptr;
     Geometry m_g;
     int m_G, m_L, m_Nw;
     int m_windows = 0, m_clusters = 0, m_lines = 0;

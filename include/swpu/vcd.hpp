@@ -15,7 +15,8 @@ class SwpuChip;
 
 class VcdWriter : public sc_core::sc_module {
 public:
-    VcdWriter(const std::string& file, SwpuChip& chip, int64_t start_cycle, int64_t end_cycle);
+    VcdWriter(sc_core::sc_module_name name, const std::string& file, SwpuChip& chip, int64_t start_cycle,
+              int64_t end_cycle);
     ~VcdWriter() override;
     // Writes the file (temporary + rename). Throws std::runtime_error on failure.
     void close();
