@@ -110,6 +110,35 @@ void EnergyModel::annotate(json& report, const std::vector<LayerPassResult>& res
                     {"effective_tflops_per_w", pb.chip_pj > 0 ? 2.0 * double(c.dense_macs) / pb.chip_pj : 0.0}};
     }
     e["per_phase"] = ph;
+    // The convolution passes alone (FF + BP + WG on the PE array): the datapath's efficiency.
+    Counters conv;
+    for (const auto& r : results)
+        if (r.c.dense_macs > 0) conv += r.c;  // conv and FC passes (vector-unit entries have none)
+    const EnergyBreakdown cb = of(conv);
+    json cc = json::object();
+    for (auto& [k2, v] : cb.component_pj) cc[k2] = v * 1e-6;
+    cc["leakage"] = cb.leakage_pj * 1e-6;
+    const double conv_s = double(conv.cycles) / (m_cfg.clock_mhz() * 1e6);
+    e["conv"] = {{"chip_uj", cb.chip_pj * 1e-6},
+                 {"dram_uj", cb.dram_pj * 1e-6},
+                 {"cycles", conv.cycles},
+                 {"power_mw", conv_s > 0 ? cb.chip_pj * 1e-12 / conv_s * 1e3 : 0.0},
+                 {"effective_tflops", conv_s > 0 ? 2.0 * double(conv.dense_macs) / conv_s * 1e-12 : 0.0},
+                 {"effective_tflops_per_w", cb.chip_pj > 0 ? 2.0 * double(conv.dense_macs) / cb.chip_pj : 0.0},
+                 {"per_component_uj", cc}};
+    // The best single conv layer-pass of the run.
+    double best = 0;
+    std::string best_name;
+    for (const auto& r : results) {
+        if (!(r.pass == Pass::FF || r.pass == Pass::BP || r.pass == Pass::WG) || r.c.dense_macs == 0) continue;
+        const EnergyBreakdown lb = of(r.c);
+        const double eff = lb.chip_pj > 0 ? 2.0 * double(r.c.dense_macs) / lb.chip_pj : 0.0;
+        if (eff > best) {
+            best = eff;
+            best_name = r.layer + " " + to_string(r.pass);
+        }
+    }
+    e["best_layer_pass"] = {{"name", best_name}, {"effective_tflops_per_w", best}};
     e["note"] = "chip energy excludes DRAM (reported apart); efficiency counts effective FLOPs = 2 x dense MACs";
     report["energy"] = e;
     if (report.contains("layers")) {

@@ -88,7 +88,7 @@ void VcdWriter::close() {
     o << "$scope module swpu $end\n$var wire 1 ! clk $end\n";
     for (const auto& v : m_vars) o << "$var wire " << v.width << " " << v.id << " " << v.name << " $end\n";
     o << "$upscope $end\n$enddefinitions $end\n";
-    const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle() + 1);
+    const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle());
     o << "#" << uint64_t(m_start) * m_period_ps << "\n$dumpvars\n1!\n";
     std::vector<int64_t> cur = m_at_start;
     size_t ci = 0;
