@@ -22,6 +22,7 @@ inline uint64_t extract_bits(const uint64_t* row, int nbits, int start, int len)
 }
 
 inline int floor_mod(int x, int m) { int r = x % m; return r < 0 ? r + m : r; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
@@ -467,6 +468,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         window_rows(w, first_row, rows, j0, len);
         const int64_t line_read = (rows * m_line_span_bits + m_cfg.buffers.activation.width_bits - 1) /
                                   m_cfg.buffers.activation.width_bits;
+        int64_t win_wreads = 0, win_areads = 0;  // crossbar: buffer accesses the groups need
         if (!Log) {
             std::fill(gcyc.begin(), gcyc.end(), 0);
             std::fill(gvalid.begin(), gvalid.end(), 0);
@@ -475,7 +477,17 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         for (int line = 0; line < m_lines; ++line) {
             const uint64_t u = m_dbl.union_row(line);
             if (dbl && !u) continue;
-            k.abuf_reads += line_read;
+            if constexpr (Log) {
+                k.abuf_reads += line_read;  // one read, broadcast to every group of the cluster
+            } else {
+                // Decoupled groups work on different lines at different times: each group reads
+                // the lines it needs itself (every line without DBL).
+                int readers = 0;
+                for (int gi = 0; gi < G; ++gi)
+                    if (items[gi] >= 0 && (!dbl || m_dbl.group_row(gi, line))) ++readers;
+                k.abuf_reads += line_read * readers;
+                win_areads += line_read * readers;
+            }
             const int x = line / g.R, r = line % g.R;
             const size_t base = (size_t(w) * m_lines + line) * S;
             for (uint64_t sb = dbl ? u : full; sb; sb &= sb - 1) {
@@ -489,6 +501,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         const uint64_t v = Reduce ? (V & m_grad_window[size_t(w) * g.Gd + items[gi]]) : V;
                         const int pop = __builtin_popcountll(v);
                         k.wbuf_reads += 1;
+                        ++win_wreads;
                         k.index_reads += 1;
                         if (!dbl) k.zero_detects += 1;
                         int c = (pop + L - 1) / L;
@@ -676,9 +689,15 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                 k.idle_group_lane_slots += (maxc - gcyc[gi]) * L;
                 k.idle_pack_lane_slots += gcyc[gi] * L - gvalid[gi];
             }
-            cycles += maxc;
+            // The buffers serve one access per bank per cycle: per-group weight words and line
+            // reads beyond that stretch the window (buffer-port stall).
+            const int64_t port = std::max(ceil_div(win_wreads, m_cfg.buffers.weight.banks),
+                                          ceil_div(win_areads, m_cfg.buffers.activation.banks));
+            const int64_t wcyc = std::max(maxc, port);
+            k.buffer_stall_cycles += wcyc - maxc;
+            cycles += wcyc;
             if (probe)
-                for (int64_t j = 0; j < maxc; ++j)
+                for (int64_t j = 0; j < wcyc; ++j)
                     probe->cycle(j < int64_t(timeline.size()) ? timeline[j] : 0,
                                  j < int64_t(gtimeline.size()) ? gtimeline[j] : 0, 0);
         }

@@ -129,7 +129,7 @@ TEST_P(Functional, MatchesEigenReference) {
     EXPECT_EQ(k.valid_macs, int64_t(std::llround(macs)));
     // Lane-slot identity: every lane slot is a MAC, an idle group's lane, an unfilled lane or a dropped step.
     EXPECT_EQ(k.lane_slots, k.valid_macs + k.idle_group_lane_slots + k.idle_pack_lane_slots +
-                                int64_t(cfg.pe_array.groups) * cfg.pe_array.lanes * k.dropped_step_cycles);
+                                int64_t(cfg.pe_array.groups) * cfg.pe_array.lanes * (k.dropped_step_cycles + k.buffer_stall_cycles));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPassesModesShapes, Functional, testing::ValuesIn(all_cases()), case_name);

@@ -19,6 +19,7 @@ struct Counters {
     int64_t compute_cycles = 0;    // cycles the PE array issued steps
     int64_t dropped_step_cycles = 0;  // DBL off: fetch cycles of steps no group needed
     int64_t stall_dram_cycles = 0; // waiting for a DMA load (or store drain)
+    int64_t buffer_stall_cycles = 0;  // buffer ports could not serve the groups' reads in time
     int64_t reorder_cycles = 0;    // hamming clustering when masks changed
     int64_t vector_cycles = 0;     // non-conv work on the vector unit
     // Work.
