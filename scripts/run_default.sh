@@ -5,5 +5,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+export SC_COPYRIGHT_MESSAGE=DISABLE  # SystemC prints its banner on stderr otherwise
 bash scripts/build.sh
 exec build/swpu-sim --config configs/swpu.json --out out/default "$@"
