@@ -86,7 +86,11 @@ void VcdWriter::close() {
     o << "$comment clock period " << m_period_ps << " ps; window cycles " << m_start << " to " << m_end
       << " $end\n";
     o << "$scope module swpu $end\n$var wire 1 ! clk $end\n";
-    for (const auto& v : m_vars) o << "$var wire " << v.width << " " << v.id << " " << v.name << " $end\n";
+    for (const auto& v : m_vars) {
+        o << "$var wire " << v.width << " " << v.id << " " << v.name;
+        if (v.width > 1) o << " [" << v.width - 1 << ":0]";
+        o << " $end\n";
+    }
     o << "$upscope $end\n$enddefinitions $end\n";
     const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle());
     o << "#" << uint64_t(m_start) * m_period_ps << "\n$dumpvars\n1!\n";
