@@ -1,0 +1,280 @@
+"""Tests of scripts/reproduce_paper and scripts/swpu_repro.py.
+
+    /usr/bin/python3 -m pytest scripts/tests/test_reproduce.py
+
+The baseline-drift tests need no simulator. The others run `scripts/reproduce_paper --quick`
+once (about 10-20 s on 2 cores) and check the direction and rough size of each effect the paper
+claims, so that a change of the model that breaks one fails here. They are skipped when the
+simulator ($SWPU_SIM, else <repo>/build/swpu-sim) is not built.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(SCRIPTS)
+REPRODUCE = os.path.join(SCRIPTS, "reproduce_paper")
+SIM = os.path.abspath(os.environ.get("SWPU_SIM") or os.path.join(REPO, "build", "swpu-sim"))
+sys.path.insert(0, SCRIPTS)
+import swpu_repro as rp  # noqa: E402
+
+needs_sim = pytest.mark.skipif(
+    not (os.path.isfile(SIM) and os.access(SIM, os.X_OK)),
+    reason="swpu-sim is not built at %s: build it with `cmake -S %s -B %s/build "
+           "-DCMAKE_BUILD_TYPE=Release && cmake --build %s/build --target swpu-sim` or set "
+           "SWPU_SIM" % (SIM, REPO, REPO, REPO))
+
+PLOTS = ["ablation.png", "layers_energy.png", "layers_cycles.png", "efficiency_vs_voltage.png",
+         "conv_efficiency_vs_voltage.png", "throughput_vs_voltage.png", "power_vs_voltage.png",
+         "energy_breakdown_vs_voltage.png"]
+
+
+# ----------------------------------------------------------------------------- baselines
+
+def test_committed_baselines_match_swpu():
+    rp.check_baselines()  # raises DriftError listing every difference
+
+
+def test_committed_baselines_are_exactly_the_generated_ones(tmp_path):
+    rp.write_baselines(baseline_dir=str(tmp_path))
+    for name in rp.BASELINES:
+        with open(rp.baseline_path(name)) as f, open(rp.baseline_path(name, str(tmp_path))) as g:
+            assert f.read() == g.read(), "%s differs from --write-baselines output" % name
+
+
+def test_baseline_values_are_the_documented_ones():
+    def load(name):
+        return rp.flatten(rp.load_json(rp.baseline_path(name)))
+    swpu = rp.flatten(rp.load_json(rp.SWPU_CONFIG))
+    assert load("dense")["workload.pruning"] == "dense"
+    st = load("structured")
+    assert st["workload.pruning"] == "structured"
+    assert st["workload.weight_sparsity"] == pytest.approx(swpu["workload.weight_sparsity"] / 1.501,
+                                                           abs=5e-5)
+    for name in ("unstructured", "prev_sparse_processor"):
+        b = load(name)
+        assert b["workload.pruning"] == "unstructured"
+        assert b["workload.weight_sparsity"] == swpu["workload.weight_sparsity"]
+        assert (b["compaction.routing"], b["dbl.enabled"], b["reorder_unit.enabled"]) == \
+            ("crossbar", False, False)
+    assert load("prev_sparse_processor")["compaction.segments"] == 1
+    assert load("swpu_no_reorder")["reorder_unit.enabled"] is False
+    assert load("swpu_no_dbl")["dbl.enabled"] is False
+    assert load("swpu_no_log_routing")["compaction.routing"] == "crossbar"
+
+
+def _copy_baselines(tmp_path):
+    d = tmp_path / "baselines"
+    shutil.copytree(rp.BASELINE_DIR, str(d))
+    return d
+
+
+def _edit(path, fn):
+    cfg = rp.load_json(str(path))
+    fn(cfg)
+    with open(str(path), "w") as f:
+        json.dump(cfg, f, indent=2)
+
+
+def test_drift_is_detected_and_every_problem_named(tmp_path):
+    d = _copy_baselines(tmp_path)
+    _edit(d / "dense.json", lambda c: c["dram"].__setitem__("bandwidth_gbps", 25.6))
+    _edit(d / "structured.json", lambda c: c["workload"].__setitem__("weight_sparsity", 0.5))
+    _edit(d / "swpu_no_dbl.json", lambda c: c["energy"].pop("fp16_mult_pj"))
+    _edit(d / "swpu_no_reorder.json", lambda c: c["dbl"].__setitem__("enabled", 1))
+    shutil.copy(str(d / "dense.json"), str(d / "undocumented.json"))
+    with pytest.raises(rp.DriftError) as e:
+        rp.check_baselines(baseline_dir=str(d))
+    msg = str(e.value)
+    assert "dense.json: dram.bandwidth_gbps is 25.6 but configs/swpu.json has 12.8" in msg
+    assert "structured.json: documented field workload.weight_sparsity is 0.5, expected 0.4664" in msg
+    assert "swpu_no_dbl.json: energy.fp16_mult_pj is missing" in msg
+    assert "swpu_no_reorder.json: dbl.enabled is 1" in msg  # 1 is not true
+    assert "undocumented.json is not a documented baseline" in msg
+
+
+def test_a_changed_swpu_config_flags_every_baseline(tmp_path):
+    swpu = rp.load_json(rp.SWPU_CONFIG)
+    swpu["buffers"]["weight"]["kib"] = 64
+    p = tmp_path / "swpu.json"
+    with open(str(p), "w") as f:
+        json.dump(swpu, f)
+    with pytest.raises(rp.DriftError) as e:
+        rp.check_baselines(swpu_path=str(p))
+    for name in rp.BASELINES:
+        assert "%s.json: buffers.weight.kib is 128" % name in str(e.value)
+
+
+def test_script_refuses_drifted_baselines_without_running(tmp_path):
+    # the drift check runs before the simulator is even looked for
+    d = _copy_baselines(tmp_path)
+    _edit(d / "dense.json", lambda c: c["pe_array"].__setitem__("groups", 8))
+    env = dict(os.environ, PYTHONPATH="")
+    code = ("import sys; sys.path.insert(0, %r); import swpu_repro as rp; rp.BASELINE_DIR = %r; "
+            "import runpy; sys.argv = ['reproduce_paper', '--out', %r, '--sim', '/nonexistent']; "
+            "runpy.run_path(%r, run_name='__main__')"
+            % (SCRIPTS, str(d), str(tmp_path / "out"), REPRODUCE))
+    p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, env=env, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert "dense.json: pe_array.groups is 8" in p.stderr
+    assert not os.path.exists(str(tmp_path / "out"))
+
+
+def test_amortize_over_the_update_interval():
+    it0 = {"cycles": 300.0, "energy_chip_uj": 30.0}
+    it1 = {"cycles": 100.0, "energy_chip_uj": 10.0}
+    am = rp.amortize([it0, it1], 100)
+    assert am["cycles"] == pytest.approx(102.0)
+    assert am["energy_chip_uj"] == pytest.approx(10.2)
+    assert rp.amortize([it0, it1], 1)["cycles"] == pytest.approx(200.0)
+
+
+# ----------------------------------------------------------------------------- the quick run
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("repro"))
+    p = subprocess.run([sys.executable, REPRODUCE, "--quick", "--out", out, "-q",
+                        "--sim", SIM], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=600)
+    assert p.returncode == 0, "reproduce_paper --quick failed:\n" + p.stderr
+    with open(os.path.join(out, "reproduction.json")) as f:
+        data = json.load(f)
+    data["_out"] = out
+    data["_stderr"] = p.stderr
+    return data
+
+
+def claim(data, cid):
+    return next(c for c in data["claims"] if c["id"] == cid)
+
+
+def ratio(data, name, key):
+    row = next(r for r in data["baselines"] if r["config"] == name)
+    return row[key + "_ratio"]
+
+
+@needs_sim
+def test_peak_efficiency_within_3_percent(quick):
+    c = claim(quick, "1")
+    assert c["simulated"] == pytest.approx(126.04, rel=0.03)
+    assert c["status"] == "met"
+
+
+@needs_sim
+def test_675_mhz_at_1v(quick):
+    c = claim(quick, "2")
+    assert c["simulated"] == 675.0
+    assert c["status"] == "met"
+
+
+@needs_sim
+def test_substructured_more_efficient_than_unstructured(quick):
+    assert claim(quick, "3")["simulated"] > 1.1
+
+
+@needs_sim
+def test_less_energy_than_previous_processor(quick):
+    assert claim(quick, "4")["simulated"] > 1.5
+
+
+@needs_sim
+def test_faster_than_previous_processor(quick):
+    assert claim(quick, "5")["simulated"] > 1.0
+
+
+@needs_sim
+@pytest.mark.xfail(strict=True, reason=(
+    "at the --quick workload (width 0.25, batch 1) the run is DRAM-bound and the measured speedup "
+    "over the previous-processor baseline is about 1.3x; the full run (batch 4) measures about "
+    "1.9x (docs/reproduction.md). Remove this mark when the quick run reaches 1.5x."))
+def test_faster_than_previous_processor_by_1_5x(quick):
+    assert claim(quick, "5")["simulated"] > 1.5
+
+
+@needs_sim
+def test_each_ablation_costs_cycles_or_energy(quick):
+    rows = {r["config"]: r for r in quick["ablation"]}
+    for name in rp.ABLATIONS:
+        r = rows[name]
+        assert max(r["cycles_ratio"], r["chip_uj_ratio"]) >= 1.0, (name, r)
+
+
+@needs_sim
+def test_dense_slower_than_swpu(quick):
+    assert ratio(quick, "dense", "cycles") > 1.0
+    assert ratio(quick, "dense", "chip_uj") > 1.0
+
+
+@needs_sim
+def test_pruning_claim_never_invented(quick):
+    c = claim(quick, "6")
+    if quick["pruning_result"] is None:
+        assert c["status"] == "not run" and c["simulated"] is None
+    else:
+        assert c["simulated"] == quick["pruning_result"]["relative_gain_sub_vs_structured"]
+
+
+@needs_sim
+def test_markdown_and_plots_exist(quick):
+    out = quick["_out"]
+    with open(os.path.join(out, "reproduction.md")) as f:
+        md = f.read()
+    assert "Generated by `scripts/reproduce_paper`; do not edit by hand." in md
+    assert "scripts/reproduce_paper --quick --out %s" % out in md
+    for cid in ("1", "2", "3", "4", "5", "6"):
+        assert "\n| %s | " % cid in md
+    assert "## Ablation" in md and "## Voltage curve" in md
+    for name in PLOTS:
+        path = os.path.join(out, "images", "reproduction", name)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
+        assert "images/reproduction/%s" % name in md
+    if rp.bundled_traces():
+        assert quick["trace"]["swpu"] is not None and quick["trace"]["unstructured"] is not None
+
+
+# ----------------------------------------------------------------------------- no simulator needed
+
+def test_pruning_result_is_found_where_the_generator_doc_names_it(tmp_path):
+    doc = tmp_path / "trace-generator.md"
+    doc.write_text("Run\n\n```\n/usr/bin/python3 scripts/pruning_ratio.py --width 0.25 \\\n"
+                   "    --epochs 10 --out docs/pruning-ratio.json\n```\n")
+    assert rp.documented_pruning_result(str(doc)) == os.path.join(REPO, "docs", "pruning-ratio.json")
+    doc.write_text("no command here\n")
+    assert rp.documented_pruning_result(str(doc)) is None
+
+
+def test_failed_runs_are_reported_and_exit_nonzero(tmp_path):
+    # a "simulator" that always fails: every run fails, nothing is invented, exit status 1
+    fake = tmp_path / "fake-sim"
+    fake.write_text("#!/bin/sh\necho 'swpu-sim: config error: simulated failure' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    ratio_json = tmp_path / "ratio.json"
+    ratio_json.write_text(json.dumps({
+        "command": "/usr/bin/python3 scripts/pruning_ratio.py --out ratio.json",
+        "relative_gain_sub_vs_structured": 0.45,
+        "summary": {"structured": {"max_pruning_ratio": 0.6},
+                    "sub-structured": {"max_pruning_ratio": 0.87}}}))
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, REPRODUCE, "--quick", "--no-trace", "--out", str(out),
+                        "--sim", str(fake), "--pruning-result", str(ratio_json), "--jobs", "2",
+                        "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "FAILED run net_swpu: swpu-sim: config error: simulated failure" in p.stderr
+    with open(str(out / "reproduction.json")) as f:
+        data = json.load(f)
+    for cid in ("1", "2", "3", "4", "5"):
+        assert claim(data, cid)["status"] == "run failed"
+        assert claim(data, cid)["simulated"] is None
+    c6 = claim(data, "6")
+    assert c6["simulated"] == 0.45 and c6["status"] == "met"  # |0.45/0.501 - 1| = 10% <= 20%
+    md = (out / "reproduction.md").read_text()
+    assert "**FAILED RUNS**" in md and "simulated failure" in md
