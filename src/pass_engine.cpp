@@ -399,6 +399,12 @@ float PassEngine::source_value(int w, int pos, int x, int r, int s) const {
     return m_values->input[((size_t(n) * l.C + x) * l.H + srow) * l.W + scol];
 }
 
+float PassEngine::weight_value(int item, int x, int r, int s) const {
+    const Layer& l = m_layer;
+    const int k = m_pass == Pass::BP ? x : item, c = m_pass == Pass::BP ? item : x;
+    return m_values->weight[((size_t(k) * l.C + c) * l.R + r) * l.S + s];
+}
+
 float PassEngine::grad_value(int w, int pos, int item) const {
     const Layer& l = m_layer;
     int first, rows, j0, len;
@@ -460,7 +466,19 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     std::vector<int> gtimeline;                // crossbar + probe: groups busy per cycle
     uint64_t vg[64];
     int cg[64];
+    CompactionCost gcost[64];
     float products[64];
+    // DBL off: a weight word no group needs (or with an empty window) is still fetched and
+    // zero-detected, then dropped: it spends one issue cycle.
+    auto drop_step = [&]() {
+        if (dbl) return;
+        k.wbuf_reads += wf;
+        k.zero_detects += G;
+        ++k.steps_dropped;
+        ++k.dropped_step_cycles;
+        ++cycles;
+        if (probe) probe->cycle(0, 0, 0);
+    };
 
     for (int w = t.w_begin; w < t.w_end; ++w) {
         if (Functional && !Reduce) m_pe.clear_accumulators();
@@ -539,9 +557,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                     m_values->grad_w[((size_t(items[gi]) * l.C + x) * l.R + r) * l.S + s] +=
                                         PeArray::reduce(products, n);
                                 } else {
-                                    const size_t wi = m_pass == Pass::BP ? ((size_t(x) * l.C + items[gi]) * l.R + r) * l.S + s
-                                                                         : ((size_t(items[gi]) * l.C + x) * l.R + r) * l.S + s;
-                                    const float wv = m_values->weight[wi];
+                                    const float wv = weight_value(items[gi], x, r, s);
                                     for (int ln = 0; ln < L; ++ln) {
                                         const int pos = m_lane_pos[ln];
                                         if (pos < 0) continue;
@@ -555,14 +571,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     // FF / BP through the log network: one compaction serves every group of the cluster.
                     const int act = m_dbl.active_groups(line, s);
                     if (act == 0 || V == 0) {
-                        if (!dbl) {
-                            k.wbuf_reads += wf;
-                            k.zero_detects += G;
-                            ++k.steps_dropped;
-                            ++k.dropped_step_cycles;
-                            ++cycles;
-                            if (probe) probe->cycle(0, 0, 0);
-                        }
+                        drop_step();
                         continue;
                     }
                     if (!dbl) k.zero_detects += G;
@@ -595,9 +604,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                             m_net.route(V, j, m_lane_pos);
                             for (int gi = 0; gi < G; ++gi) {
                                 if (items[gi] < 0 || !((m_dbl.group_row(gi, line) >> s) & 1u)) continue;
-                                const size_t wi = m_pass == Pass::BP ? ((size_t(x) * l.C + items[gi]) * l.R + r) * l.S + s
-                                                                     : ((size_t(items[gi]) * l.C + x) * l.R + r) * l.S + s;
-                                const float wv = m_values->weight[wi];
+                                const float wv = weight_value(items[gi], x, r, s);
                                 for (int ln = 0; ln < L; ++ln) {
                                     const int pos = m_lane_pos[ln];
                                     if (pos < 0) continue;
@@ -620,20 +627,13 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     if (act) {
                         for (int gi = 0; gi < G; ++gi) {
                             if (!vg[gi]) continue;
-                            const CompactionCost cc = m_net.cost(vg[gi]);
-                            cg[gi] = cc.cycles;
-                            if (cc.cycles > maxc) maxc = cc.cycles;
+                            gcost[gi] = m_net.cost(vg[gi]);
+                            cg[gi] = gcost[gi].cycles;
+                            if (cg[gi] > maxc) maxc = cg[gi];
                         }
                     }
                     if (act == 0 || maxc == 0) {
-                        if (!dbl) {
-                            k.wbuf_reads += wf;
-                            k.zero_detects += G;
-                            ++k.steps_dropped;
-                            ++k.dropped_step_cycles;
-                            ++cycles;
-                            if (probe) probe->cycle(0, 0, 0);
-                        }
+                        drop_step();
                         continue;
                     }
                     if (!dbl) k.zero_detects += G;
@@ -642,7 +642,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     for (int gi = 0; gi < G; ++gi) {
                         if (!cg[gi]) continue;
                         ++busy_groups;
-                        const CompactionCost cc = m_net.cost(vg[gi]);
+                        const CompactionCost& cc = gcost[gi];
                         k.valid_macs += cc.valid;
                         k.adder_tree_adds += cc.valid;
                         k.switch_traversals += int64_t(cc.valid) * stages;

@@ -79,6 +79,7 @@ private:
     int64_t weight_bytes_for(const std::vector<int>& items) const;
     float source_value(int w, int pos, int x, int r, int s) const;
     float grad_value(int w, int pos, int item) const;
+    float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
     void store_window(int w, const std::vector<int>& items);
 
     template <bool Log, bool Reduce, bool Functional>
