@@ -421,6 +421,16 @@ def trace_metrics(report):
     }
 
 
+def trace_steps(trace_dir):
+    """[(training iteration, mask_update)] of a trace's recorded steps, from its manifest."""
+    try:
+        with open(os.path.join(trace_dir, "manifest.json")) as f:
+            its = json.load(f).get("iterations", [])
+        return [(it.get("index"), bool(it.get("mask_update"))) for it in its]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def vf_metrics(report):
     e = report["energy"]
     return {"voltage": e.get("voltage"), "clock_mhz": report["clock_mhz"],
@@ -639,6 +649,13 @@ def evaluate(runs, results, pruning_path):
         if len(set(round(v) for v in dm.values())) > 1:
             ev["notes"].append("dense MACs per iteration differ between configs (%s): the energy "
                                "ratios are then not efficiency ratios" % dm)
+    for n, m in net.items():
+        if len(m["iterations"]) > 1 and m["iterations"][1].get("update_ops") and \
+                m["update_interval"] > 1:
+            ev["notes"].append(
+                "Run %s updated masks or re-clustered in iteration 1 although "
+                "workload.update_interval is %d: the per-iteration averages assume it does not."
+                % (n, m["update_interval"]))
     un, pv = net.get("unstructured"), net.get("prev_sparse_processor")
     if un and pv:
         if un["cycles"] == pv["cycles"] and abs(un["chip_uj"] - pv["chip_uj"]) < 1e-9 * un["chip_uj"]:
@@ -791,7 +808,8 @@ def render_markdown(ev, meta):
       "chip energy are per iteration (amortized as above); ratios are to SWPU (> 1: removing the "
       "technique costs). Utilization = valid MACs / (256 MAC lanes x cycles) of the amortized "
       "iteration; conv compute utilization = `totals.compute_utilization` (valid MACs over the "
-      "lane slots of the conv passes' compute cycles, stalls excluded).")
+      "lane slots of the conv passes' compute cycles: DRAM stalls excluded, the crossbar's "
+      "buffer-port stalls included).")
     a("")
     a("| config | technique removed | cycles / iter | cycles ratio | utilization | conv compute "
       "utilization | chip uJ / iter | energy ratio | conv-pass energy ratio |")
@@ -878,7 +896,7 @@ def render_markdown(ev, meta):
           "`workload.pruning` of a config does not apply. The unstructured row is therefore the "
           "*unstructured baseline's hardware* (crossbar routing, no reorder unit, no DBL) on "
           "SWPU's sub-structured masks, not unstructured pruning. Each recorded step is one "
-          "simulated iteration; the first recorded step has a mask update (reorder unit runs)."
+          "simulated iteration."
           % meta["trace"])
         a("")
         a("| config | cycles | chip uJ | chip uJ per recorded step | utilization | conv compute "
@@ -900,6 +918,14 @@ def render_markdown(ev, meta):
                   tr["unstructured"]["cycles"] / tr["swpu"]["cycles"],
                   tr["unstructured"]["chip_uj"] / tr["swpu"]["chip_uj"],
                   tr["unstructured"]["conv_chip_uj"] / tr["swpu"]["conv_chip_uj"]))
+        steps = trace_steps(os.path.join(REPO_ROOT, meta["trace"]))
+        if steps:
+            a("")
+            a("Recorded steps (training iteration, mask update): %s. The simulator runs the "
+              "reorder unit only at a step with `mask_update` true (and at the first), so a "
+              "later step whose masks changed since (updates between non-consecutive recorded "
+              "steps) runs with the clustering of the earlier step's masks." % ", ".join(
+                  "%s (%s)" % (i, "yes" if u else "no") for i, u in steps))
         a("")
         a("```")
         for c in tr.get("commands", {}).values():
