@@ -502,55 +502,42 @@ def evaluate(runs, results, pruning_path):
         m = net.get(name)
         return None if m is None else m[key]
 
-    # 1. peak efficiency
+    def add(cid, text, paper, unit, sim, tol, command, secondary=False):
+        """tol: allowed relative deviation, or None for an exact match."""
+        ev["claims"].append({
+            "id": cid, "claim": text, "paper": paper, "unit": unit, "simulated": sim,
+            "tolerance": "exact" if tol is None else "%g%%" % (100 * tol),
+            "status": _status(sim, paper, tol or 0.0, tol is None), "command": command,
+            "secondary": secondary})
+
     peak = ok.get("peak")
-    peak_val = peak["report"]["energy"]["conv"]["effective_tflops_per_w"] if peak else None
-    ev["claims"].append({
-        "id": "1", "claim": "peak energy efficiency at 0.56 V (conv passes, effective FLOPs)",
-        "paper": PAPER_PEAK_TFLOPS_W, "unit": "TFLOPS/W", "simulated": peak_val,
-        "tolerance": "3%", "status": _status(peak_val, PAPER_PEAK_TFLOPS_W, 0.03),
-        "command": cmd["peak"] + "  -> energy.conv.effective_tflops_per_w"})
-    # 2. f_max at 1.0 V
+    add("1", "peak energy efficiency at 0.56 V (conv passes, effective FLOPs)",
+        PAPER_PEAK_TFLOPS_W, "TFLOPS/W",
+        peak["report"]["energy"]["conv"]["effective_tflops_per_w"] if peak else None, 0.03,
+        cmd["peak"] + "  -> energy.conv.effective_tflops_per_w")
     v1 = next((r for r in runs if r["kind"] == "vf" and abs(r["voltage"] - 1.0) < 1e-9), None)
-    clk = ok[v1["id"]]["report"]["clock_mhz"] if v1 and v1["id"] in ok else None
-    ev["claims"].append({
-        "id": "2", "claim": "maximum frequency at 1.0 V", "paper": PAPER_FMAX_MHZ, "unit": "MHz",
-        "simulated": clk, "tolerance": "exact", "status": _status(clk, PAPER_FMAX_MHZ, 0, True),
-        "command": (cmd[v1["id"]] if v1 else "") + "  -> clock_mhz"})
-    # 3. vs unstructured pruning
-    r3 = _ratio(g("unstructured", "chip_uj"), g("swpu", "chip_uj"))
-    r3b = _ratio(g("unstructured", "conv_chip_uj_per_iteration"),
-                 g("swpu", "conv_chip_uj_per_iteration"))
-    pair = "%s vs %s" % (cmd["net_swpu"], cmd["net_unstructured"])
-    ev["claims"].append({
-        "id": "3", "claim": "energy efficiency, sub-structured vs unstructured pruning (chip "
-        "energy per training iteration, unstructured / SWPU)", "paper": PAPER_VS_UNSTRUCTURED,
-        "unit": "x", "simulated": r3, "tolerance": "10%",
-        "status": _status(r3, PAPER_VS_UNSTRUCTURED, 0.10), "command": pair})
-    ev["claims"].append({
-        "id": "3b", "secondary": True, "claim": "same, conv passes (FF+BP+WG) only",
-        "paper": PAPER_VS_UNSTRUCTURED, "unit": "x", "simulated": r3b, "tolerance": "10%",
-        "status": _status(r3b, PAPER_VS_UNSTRUCTURED, 0.10),
-        "command": "energy.conv.chip_uj of the same pair"})
-    # 4./5. vs a previous sparse training processor
-    pair = "%s vs %s" % (cmd["net_swpu"], cmd["net_prev_sparse_processor"])
-    r4 = _ratio(g("prev_sparse_processor", "chip_uj"), g("swpu", "chip_uj"))
-    r4b = _ratio(g("prev_sparse_processor", "total_uj"), g("swpu", "total_uj"))
-    r5 = _ratio(g("prev_sparse_processor", "cycles"), g("swpu", "cycles"))
-    ev["claims"].append({
-        "id": "4", "claim": "less energy than a previous sparse training processor, ResNet-18 "
-        "training (chip energy per iteration, previous / SWPU)", "paper": PAPER_VS_PREV_ENERGY,
-        "unit": "x", "simulated": r4, "tolerance": "15%",
-        "status": _status(r4, PAPER_VS_PREV_ENERGY, 0.15), "command": pair})
-    ev["claims"].append({
-        "id": "4b", "secondary": True, "claim": "same, chip + DRAM energy",
-        "paper": PAPER_VS_PREV_ENERGY, "unit": "x", "simulated": r4b, "tolerance": "15%",
-        "status": _status(r4b, PAPER_VS_PREV_ENERGY, 0.15), "command": "the same pair"})
-    ev["claims"].append({
-        "id": "5", "claim": "speedup over a previous sparse training processor, ResNet-18 "
-        "training (cycles per iteration, previous / SWPU; same clock)",
-        "paper": PAPER_VS_PREV_SPEEDUP, "unit": "x", "simulated": r5, "tolerance": "15%",
-        "status": _status(r5, PAPER_VS_PREV_SPEEDUP, 0.15), "command": "the same pair"})
+    add("2", "maximum frequency at 1.0 V", PAPER_FMAX_MHZ, "MHz",
+        ok[v1["id"]]["report"]["clock_mhz"] if v1 and v1["id"] in ok else None, None,
+        (cmd[v1["id"]] if v1 else "") + "  -> clock_mhz")
+    add("3", "energy efficiency, sub-structured vs unstructured pruning (chip energy per "
+        "training iteration, unstructured / SWPU)", PAPER_VS_UNSTRUCTURED, "x",
+        _ratio(g("unstructured", "chip_uj"), g("swpu", "chip_uj")), 0.10,
+        "%s vs %s" % (cmd["net_swpu"], cmd["net_unstructured"]))
+    add("3b", "same, conv passes (FF+BP+WG) only", PAPER_VS_UNSTRUCTURED, "x",
+        _ratio(g("unstructured", "conv_chip_uj_per_iteration"),
+               g("swpu", "conv_chip_uj_per_iteration")), 0.10,
+        "energy.conv.chip_uj of the same pair", secondary=True)
+    add("4", "less energy than a previous sparse training processor, ResNet-18 training (chip "
+        "energy per iteration, previous / SWPU)", PAPER_VS_PREV_ENERGY, "x",
+        _ratio(g("prev_sparse_processor", "chip_uj"), g("swpu", "chip_uj")), 0.15,
+        "%s vs %s" % (cmd["net_swpu"], cmd["net_prev_sparse_processor"]))
+    add("4b", "same, chip + DRAM energy", PAPER_VS_PREV_ENERGY, "x",
+        _ratio(g("prev_sparse_processor", "total_uj"), g("swpu", "total_uj")), 0.15,
+        "the same pair", secondary=True)
+    add("5", "speedup over a previous sparse training processor, ResNet-18 training (cycles "
+        "per iteration, previous / SWPU; same clock)", PAPER_VS_PREV_SPEEDUP, "x",
+        _ratio(g("prev_sparse_processor", "cycles"), g("swpu", "cycles")), 0.15,
+        "the same pair")
     for c, key, num in (("3", "energy_chip_uj", "unstructured"),
                         ("4", "energy_chip_uj", "prev_sparse_processor"),
                         ("5", "cycles", "prev_sparse_processor")):
@@ -558,29 +545,28 @@ def evaluate(runs, results, pruning_path):
             claim = next(x for x in ev["claims"] if x["id"] == c)
             claim["by_iteration"] = [_ratio(a[key], b[key]) for a, b in
                                      zip(net[num]["iterations"], sw_["iterations"])]
-    # 6. pruning ratio
+    # 6. pruning ratio: from real training runs (scripts/pruning_ratio.py), never invented
     res, note = read_pruning_result(pruning_path)
-    c6 = {"id": "6", "claim": "pruning ratio of sub-structured over structured pruning at equal "
-          "accuracy (relative gain)", "paper": PAPER_PRUNING_GAIN, "unit": "",
-          "tolerance": "20%", "simulated": None}
+    gain = res.get("relative_gain_sub_vs_structured") if res else None
+    add("6", "pruning ratio of sub-structured over structured pruning at equal accuracy "
+        "(relative gain)", PAPER_PRUNING_GAIN, "", gain, 0.20,
+        "/usr/bin/python3 scripts/pruning_ratio.py --out FILE.json, then "
+        "scripts/reproduce_paper --pruning-result FILE.json (%s)" % note if res is None else
+        "%s  -> %s" % (res.get("command", "scripts/pruning_ratio.py"), note))
+    c6 = ev["claims"][-1]
     if res is None:
-        c6.update(status="not run", command="/usr/bin/python3 scripts/pruning_ratio.py --out "
-                  "FILE.json, then scripts/reproduce_paper --pruning-result FILE.json (%s)" % note)
+        c6["status"] = "not run"
     else:
-        gain = res.get("relative_gain_sub_vs_structured")
-        c6["simulated"] = gain
-        c6["command"] = "%s  -> %s" % (res.get("command", "scripts/pruning_ratio.py"), note)
-        c6["status"] = ("missed" if gain is None else _status(gain, PAPER_PRUNING_GAIN, 0.20))
         summ = res.get("summary", {})
         c6["detail"] = {m: summ.get(m) for m in ("structured", "sub-structured") if m in summ}
         c6["detail"].update({k: res.get(k) for k in ("dataset", "width", "epochs", "seeds",
                                                       "tolerance_pp", "dense_accuracy")})
-        if summ.get("sub-structured", {}).get("top_of_sweep_passed"):
+        if gain is None:
+            c6["status"] = "missed"
+            c6["note"] = "structured pruning passed at no swept ratio: the gain is undefined"
+        elif summ.get("sub-structured", {}).get("top_of_sweep_passed"):
             c6["note"] = ("the highest sub-structured sparsity of the sweep passed: the measured "
                           "gain is a lower bound")
-        if gain is None:
-            c6["note"] = "structured pruning passed at no swept ratio: the gain is undefined"
-    ev["claims"].append(c6)
     ev["pruning_result"] = res
 
     # 7. ablation
