@@ -224,19 +224,23 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
     }
     auto vals = [&](size_t i) -> LayerValues* { return values.empty() ? nullptr : &values[i]; };
 
-    // Dynamic pruning: new masks -> the vector unit recomputes them, the reorder unit re-clusters.
-    const bool first = m_order_fw[0].empty();
-    if (it.mask_update || first) {
-        if (it.mask_update) {
-            int64_t weights = 0;
-            for (int li : wl) weights += net.layers[li].params();
-            m_results.push_back(run_vector(vector_unit.mask_update_work(weights), "all", Pass::Other));
-        }
-        for (size_t i = 0; i < wl.size(); ++i) {
-            const Layer& l = net.layers[wl[i]];
-            m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::FF, m_order_fw[i]));
-            m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::BP, m_order_bp[i]));
-        }
+    // Dynamic pruning: new masks -> the vector unit recomputes them (a mask-update iteration), and
+    // the reorder unit re-clusters every layer whose masks differ from the ones it last clustered
+    // (a recorded trace may sample iterations between which the masks changed).
+    if (it.mask_update) {
+        int64_t weights = 0;
+        for (int li : wl) weights += net.layers[li].params();
+        m_results.push_back(run_vector(vector_unit.mask_update_work(weights), "all", Pass::Other));
+    }
+    if (m_clustered_hash.size() != wl.size()) m_clustered_hash.assign(wl.size(), 0);
+    for (size_t i = 0; i < wl.size(); ++i) {
+        uint64_t h = 1469598103934665603ull;  // FNV-1a over the mask rows
+        for (uint64_t row : it.layers[i].mask.rows) h = (h ^ row) * 1099511628211ull;
+        if (!m_order_fw[i].empty() && h == m_clustered_hash[i]) continue;
+        m_clustered_hash[i] = h;
+        const Layer& l = net.layers[wl[i]];
+        m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::FF, m_order_fw[i]));
+        m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::BP, m_order_bp[i]));
     }
     // Forward.
     for (size_t li = 0; li < net.layers.size(); ++li) {

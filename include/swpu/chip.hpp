@@ -93,6 +93,7 @@ private:
     std::function<void(double)> m_progress;
     std::vector<LayerPassResult> m_results;
     std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer
+    std::vector<uint64_t> m_clustered_hash;                 // masks the orders were computed for
     int64_t m_total_cycles = 0;
     bool m_finished = false;
     int m_iteration = 0;
