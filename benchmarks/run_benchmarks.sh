@@ -10,14 +10,7 @@ run() {
   local name=$1; shift
   local out=()
   for _ in $(seq "$repeat"); do out+=("$(build/bench_sim "$@")"); done
-  printf '%s\n' "${out[@]}" | /usr/bin/python3 -c '
-import json, statistics, sys
-rows = [json.loads(l) for l in sys.stdin if l.strip()]
-r = rows[0]
-print(f"{sys.argv[1]:28s} cycles {r[\"simulated_cycles\"]:>11d}  host s (median of {len(rows)}) "
-      f"{statistics.median(x[\"host_seconds\"] for x in rows):7.3f}  cycles/s "
-      f"{statistics.median(x[\"cycles_per_second\"] for x in rows)/1e6:7.2f} M  peak RSS "
-      f"{max(x[\"peak_rss_mb\"] for x in rows):6.1f} MB")' "$name"
+  printf '%s\n' "${out[@]}" | /usr/bin/python3 benchmarks/summarize.py "$name"
 }
 run "layer3 conv FF, batch 4" layer
 run "ResNet-18 CIFAR iteration" cifar
