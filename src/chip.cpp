@@ -61,10 +61,9 @@ void SwpuChip::wait_cycles(int64_t n) {
     if (n > 0) sc_core::wait(m_period * double(n));
 }
 
-bool SwpuChip::ticking(int64_t from, int64_t n) const {
+bool SwpuChip::ticking(int64_t from) const {
     if (!m_cfg.simulation.time_skip) return true;
     if (m_tick_end < 0) return false;
-    (void)n;
     return from <= m_tick_end;  // everything before the window's end ticks: exact signals there
 }
 
@@ -112,7 +111,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         k.abuf_writes += t.abuf_fill_accesses;
         set_block(phase, layer_index, 2);
         const int64_t c0 = now_cycle();
-        if (ticking(c0, 0)) {
+        if (ticking(c0)) {
             ticker.cycles = 0;
             const int64_t cyc = eng.run_tile(t, k, &ticker);
             if (cyc != ticker.cycles) throw std::logic_error("ticking mode and the step costs disagree");

@@ -130,7 +130,7 @@ int sc_main(int argc, char* argv[]) {
         } catch (const std::exception& e) {
             return bad_input(std::string("--vcd: ") + e.what());
         }
-        chip.set_tick_window(win_a, win_b);
+        chip.tick_until(win_b);
     }
     {
         std::error_code ec;

@@ -44,9 +44,9 @@ public:
     // A single (layer, pass) of `work` (tests, benchmarks). Values: functional mode outputs.
     void set_single(const Layer* layer, const LayerWork* work, Pass pass, int batch, LayerValues* values,
                     bool cluster_first = true);
-    // Ticks cycle by cycle from `start` to `end` (cycles) regardless of time skipping, so signals
-    // are exact there (VCD window).
-    void set_tick_window(int64_t start, int64_t end) { m_tick_start = start; m_tick_end = end; }
+    // Ticks every tile that starts before cycle `end`, regardless of time skipping, so the signals
+    // are exact up to there (a VCD window ending at `end`).
+    void tick_until(int64_t end) { m_tick_end = end; }
     void set_progress(std::function<void(double)> cb) { m_progress = std::move(cb); }
 
     const std::vector<LayerPassResult>& results() const { return m_results; }
@@ -76,7 +76,7 @@ private:
     LayerPassResult run_vector(const VectorWork& vw, const std::string& layer, Pass pass);
     LayerPassResult run_reorder(const Layer& layer, const WeightMask& mask, Pass pass, std::vector<int>& order);
     void wait_cycles(int64_t n);
-    bool ticking(int64_t from, int64_t n) const;
+    bool ticking(int64_t from) const;
     void set_block(int phase, int layer, int state);
 
     const ChipConfig& m_cfg;
@@ -89,7 +89,7 @@ private:
     int m_single_batch = 1;
     LayerValues* m_single_values = nullptr;
     bool m_single_cluster = true;
-    int64_t m_tick_start = -1, m_tick_end = -1;
+    int64_t m_tick_end = -1;
     std::function<void(double)> m_progress;
     std::vector<LayerPassResult> m_results;
     std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer
