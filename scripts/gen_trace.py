@@ -574,7 +574,6 @@ def write_iteration(out, t, loss, acc, mask_update, layers, recorder, mode):
 
 
 def write_manifest(cfg, net_layers, iterations, result):
-    import json
     source = {
         "generator": "scripts/gen_trace.py",
         "command": shlex.join([sys.executable] + sys.argv) if cfg.command is None
