@@ -114,25 +114,28 @@ void PrintTo(const ModeCase& m, std::ostream* os) {
 
 class Exactness : public testing::TestWithParam<ModeCase> {};
 
+// Counters of one (layer, pass) run on a fresh chip in a child process (functional mode computes
+// values too).
+std::string counts_of(const ModeCase& mc, const Layer& l, const LayerWork& w, int N, bool functional, bool skip) {
+    return in_child([&] {
+        ChipConfig cfg;
+        cfg.compaction.routing = mc.routing;
+        cfg.dbl.enabled = mc.dbl;
+        cfg.simulation.mode = functional ? "functional" : "timing";
+        cfg.simulation.time_skip = skip;
+        LayerValues v = make_layer_values(l, w, N, 5);
+        SwpuChip chip("chip", cfg);
+        chip.set_single(&l, &w, mc.pass, N, functional ? &v : nullptr, true);
+        sc_core::sc_start();
+        return results_json(chip.results(), chip.total_cycles());
+    });
+}
+
 // Timing mode and functional mode run the same schedule: identical cycles and action counts.
 TEST_P(Exactness, TimingEqualsFunctional) {
-    const ModeCase mc = GetParam();
     const Layer l = conv_layer(40, 12, 3, 3, 9, 9, 2, 1);
     const LayerWork w = random_work(l, 2, PruneMode::SubStructured, 0.7, 0.5, 0.4, 11);
-    auto run = [&](bool functional) {
-        return in_child([&] {
-            ChipConfig cfg;
-            cfg.compaction.routing = mc.routing;
-            cfg.dbl.enabled = mc.dbl;
-            cfg.simulation.mode = functional ? "functional" : "timing";
-            LayerValues v = make_layer_values(l, w, 2, 5);
-            SwpuChip chip("chip", cfg);
-            chip.set_single(&l, &w, mc.pass, 2, functional ? &v : nullptr, true);
-            sc_core::sc_start();
-            return results_json(chip.results(), chip.total_cycles());
-        });
-    };
-    const std::string a = run(false), b = run(true);
+    const std::string a = counts_of(GetParam(), l, w, 2, false, true), b = counts_of(GetParam(), l, w, 2, true, true);
     EXPECT_NE(a.find("total_cycles"), std::string::npos) << a;
     EXPECT_EQ(a, b);
 }
@@ -140,22 +143,9 @@ TEST_P(Exactness, TimingEqualsFunctional) {
 // Time skipping advances SystemC time once per tile; ticking waits every clock cycle. Both must
 // give identical cycle and action counts.
 TEST_P(Exactness, SkippingEqualsTicking) {
-    const ModeCase mc = GetParam();
     const Layer l = conv_layer(24, 10, 3, 3, 12, 12, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::SubStructured, 0.6, 0.5, 0.5, 13);
-    auto run = [&](bool skip) {
-        return in_child([&] {
-            ChipConfig cfg;
-            cfg.compaction.routing = mc.routing;
-            cfg.dbl.enabled = mc.dbl;
-            cfg.simulation.time_skip = skip;
-            SwpuChip chip("chip", cfg);
-            chip.set_single(&l, &w, mc.pass, 1, nullptr, true);
-            sc_core::sc_start();
-            return results_json(chip.results(), chip.total_cycles());
-        });
-    };
-    const std::string a = run(true), b = run(false);
+    const std::string a = counts_of(GetParam(), l, w, 1, false, true), b = counts_of(GetParam(), l, w, 1, false, false);
     EXPECT_NE(a.find("total_cycles"), std::string::npos) << a;
     EXPECT_EQ(a, b);
 }
