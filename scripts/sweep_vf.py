@@ -22,7 +22,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import swpu_sweep as sw  # noqa: E402
@@ -111,19 +110,7 @@ def make_points(voltages, fractions, chip):
 # ----------------------------------------------------------------------------- plots
 
 def _save(fig, path):
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".png", dir=d)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, format="png")
-        sw.make_public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    sw.write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
 
 
 def write_plots(out, rows, fractions, subtitle):

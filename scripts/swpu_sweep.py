@@ -418,16 +418,15 @@ def make_public(tmp_path):
     os.chmod(tmp_path, 0o666 & ~_umask())
 
 
-def write_csv_atomic(path, columns, rows):
+def write_atomic(path, write, suffix=".tmp"):
+    """Calls write(tmp) on a temporary file beside `path`, then renames it into place: the file
+    appears complete or not at all."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=d)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(columns)
-            for r in rows:
-                w.writerow([fmt_cell(r.get(c, "")) for c in columns])
+        write(tmp)
         make_public(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -436,6 +435,16 @@ def write_csv_atomic(path, columns, rows):
         except OSError:
             pass
         raise
+
+
+def write_csv_atomic(path, columns, rows):
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(columns)
+            for r in rows:
+                w.writerow([fmt_cell(r.get(c, "")) for c in columns])
+    write_atomic(path, write)
 
 
 def summarize(prog, results, csv_path):
