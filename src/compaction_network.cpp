@@ -15,8 +15,7 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
       m_stages(0),
       m_seg_mask(m_seg_width >= 64 ? ~0ull : ((1ull << m_seg_width) - 1)) {
     while ((1 << m_stages) < m_seg_width) ++m_stages;
-    const int per = m_crossbar ? m_lanes : m_lanes_per_seg;
-    for (int n = 0; n <= 64; ++n) m_cycles_of[n] = (n + per - 1) / per;
+    for (int n = 0; n <= 64; ++n) m_cycles_of[n] = (n + m_lanes_per_seg - 1) / m_lanes_per_seg;
     if (!m_crossbar && m_seg_width <= 16) {
         m_seg_table.resize(size_t(1) << m_seg_width);
         for (size_t p = 0; p < m_seg_table.size(); ++p) m_seg_table[p] = uint16_t(hops_of_segment(p));
@@ -37,11 +36,7 @@ int CompactionNetwork::hops_of_segment(uint64_t seg) {
 }
 
 int CompactionNetwork::lanes_busy_in_cycle(uint64_t valid, int j) const {
-    if (m_crossbar) {
-        const int n = __builtin_popcountll(valid) - j * m_lanes;
-        return n <= 0 ? 0 : (n < m_lanes ? n : m_lanes);
-    }
-    int busy = 0;
+    int busy = 0;  // the crossbar is one segment as wide as the window
     for (int d = 0; d < m_segments; ++d) {
         const int n = __builtin_popcountll((valid >> (d * m_seg_width)) & m_seg_mask) - j * m_lanes_per_seg;
         busy += n <= 0 ? 0 : (n < m_lanes_per_seg ? n : m_lanes_per_seg);
@@ -50,50 +45,35 @@ int CompactionNetwork::lanes_busy_in_cycle(uint64_t valid, int j) const {
 }
 
 void CompactionNetwork::route(uint64_t valid, int j, std::vector<int>& lane_position) const {
+    // The crossbar is one segment as wide as the window, so one code path serves both.
     lane_position.assign(m_lanes, -1);
-    const int segs = m_crossbar ? 1 : m_segments;
-    const int width = m_crossbar ? m_window : m_seg_width;
-    const int per = m_crossbar ? m_lanes : m_lanes_per_seg;
-    for (int d = 0; d < segs; ++d) {
-        uint64_t seg = m_crossbar ? valid : ((valid >> (d * width)) & m_seg_mask);
-        // Log-stage compaction: compute each valid element's destination by shifting it left by
-        // its preceding-invalid count one stage at a time (what the switches do).
-        int packed[64];
-        int npacked = 0;
-        int rank = 0;
-        for (int i = 0; i < width; ++i) {
-            if (!((seg >> i) & 1u)) continue;
-            int pos = i;
-            const int shift = i - rank;
-            for (int b = 0; b < m_stages || (m_crossbar && b < 7); ++b)
-                if ((shift >> b) & 1) pos -= (1 << b);
-            if (pos != rank) throw std::logic_error("compaction network: element lost its slot");
-            packed[pos] = i;
-            ++rank;
-            ++npacked;
-        }
-        for (int l = 0; l < per; ++l) {
-            const int slot = j * per + l;
-            if (slot < npacked) lane_position[d * per + l] = d * width + packed[slot];
+    for (int d = 0; d < m_segments; ++d) {
+        // Compaction keeps order: the k-th valid element of the segment lands in packed slot k
+        // (the log stages shift it left by its count of preceding invalid elements; the
+        // stage-by-stage model is checked in tests/test_compaction_network.cpp).
+        uint64_t seg = (valid >> (d * m_seg_width)) & m_seg_mask;
+        for (int k = 0; seg; ++k, seg &= seg - 1) {
+            const int slot = k - j * m_lanes_per_seg;
+            if (slot < 0) continue;
+            if (slot >= m_lanes_per_seg) break;
+            lane_position[d * m_lanes_per_seg + slot] = d * m_seg_width + __builtin_ctzll(seg);
         }
     }
 }
 
 int CompactionNetwork::scatter(uint64_t valid, int lane, int position) const {
     // Reverse traversal: the lane's packed slot moves right by the same shift, stage by stage.
-    const int width = m_crossbar ? m_window : m_seg_width;
-    const int per = m_crossbar ? m_lanes : m_lanes_per_seg;
-    const int d = lane / per;
-    const uint64_t seg = m_crossbar ? valid : ((valid >> (d * width)) & m_seg_mask);
-    const int i = position - d * width;
-    if (i < 0 || i >= width || !((seg >> i) & 1u))
+    const int d = lane / m_lanes_per_seg;
+    const uint64_t seg = (valid >> (d * m_seg_width)) & m_seg_mask;
+    const int i = position - d * m_seg_width;
+    if (i < 0 || i >= m_seg_width || !((seg >> i) & 1u))
         throw std::logic_error("bi-directional switch: result has no path back");
-    const int rank = __builtin_popcountll(seg & ((i == 0) ? 0 : ((1ull << i) - 1)));
+    const int rank = __builtin_popcountll(seg & ((1ull << i) - 1));
     int pos = rank;
     const int shift = i - rank;
-    for (int b = 0; b < 7; ++b)
+    for (int b = 0; b < m_stages; ++b)
         if ((shift >> b) & 1) pos += (1 << b);
-    return d * width + pos;
+    return d * m_seg_width + pos;
 }
 
 }  // namespace swpu

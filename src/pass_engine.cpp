@@ -352,9 +352,6 @@ void PassEngine::build_tiles() {
             for (int w = t.w_begin; w < t.w_end; ++w) positions += window_positions(w);
             if (m_pass == Pass::WG) {
                 // The cluster's output-gradient rows for the band's positions.
-                band_rows(t.w_begin, t.w_end, rows);
-                int f, r, j0, len;
-                window_rows(t.w_begin, f, r, j0, len);
                 int64_t gd = 0;
                 for (int it : items) {
                     if (it < 0) continue;
@@ -449,7 +446,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     std::vector<int> items;
     cluster_items(t.cluster, items);
     if (m_loaded_cluster != t.cluster) {
-        m_dbl.load_cluster(*m_group_mask, Pass::FF, items, k);
+        m_dbl.load_cluster(*m_group_mask, items, k);
         m_loaded_cluster = t.cluster;
     }
     const Geometry& g = m_g;

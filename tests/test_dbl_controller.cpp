@@ -30,7 +30,7 @@ TEST(DblController, UnionAndActiveGroups) {
     Counters k;
     std::vector<int> items(16);
     for (int i = 0; i < 16; ++i) items[i] = i;
-    dbl.load_cluster(m, Pass::FF, items, k);
+    dbl.load_cluster(m, items, k);
     EXPECT_EQ(dbl.lines(), 12);
     EXPECT_EQ(dbl.union_row(0 * 3 + 0), 0b011u);
     for (int r = 0; r < 3; ++r) EXPECT_EQ(dbl.union_row(1 * 3 + r), 0u);

@@ -23,9 +23,10 @@ public:
 
     bool enabled() const { return m_enabled; }
 
-    // Loads the cluster: items[g] is the filter (FF/WG) or channel (BP) held by group g, -1 = idle
-    // group (last cluster of a layer whose size is not a multiple of G).
-    void load_cluster(const WeightMask& mask, Pass pass, const std::vector<int>& items, Counters& k);
+    // Loads the cluster: items[g] is the item held by group g (-1 = idle group in a layer's last
+    // cluster). `mask` is in the groups' orientation, rows [item][x][r]: the layer's mask for FF/WG
+    // (items are filters), its transpose for BP (items are input channels).
+    void load_cluster(const WeightMask& mask, const std::vector<int>& items, Counters& k);
 
     int lines() const { return m_lines; }  // Rd * R
     int S() const { return m_S; }
