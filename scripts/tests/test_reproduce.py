@@ -16,18 +16,10 @@ import sys
 
 import pytest
 
-SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(SCRIPTS)
+from simulator import REPO, SCRIPTS, SIM, needs_sim  # noqa: E402,F401
 REPRODUCE = os.path.join(SCRIPTS, "reproduce_paper")
-SIM = os.path.abspath(os.environ.get("SWPU_SIM") or os.path.join(REPO, "build", "swpu-sim"))
 sys.path.insert(0, SCRIPTS)
 import swpu_repro as rp  # noqa: E402
-
-needs_sim = pytest.mark.skipif(
-    not (os.path.isfile(SIM) and os.access(SIM, os.X_OK)),
-    reason="swpu-sim is not built at %s: build it with `cmake -S %s -B %s/build "
-           "-DCMAKE_BUILD_TYPE=Release && cmake --build %s/build --target swpu-sim` or set "
-           "SWPU_SIM" % (SIM, REPO, REPO, REPO))
 
 PLOTS = ["ablation.png", "layers_energy.png", "layers_cycles.png", "efficiency_vs_voltage.png",
          "conv_efficiency_vs_voltage.png", "throughput_vs_voltage.png", "power_vs_voltage.png",

@@ -15,20 +15,12 @@ import sys
 
 import pytest
 
-SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(SCRIPTS)
+from simulator import REPO, SCRIPTS, SIM, needs_sim  # noqa: E402,F401
 SWEEP = os.path.join(SCRIPTS, "sweep.py")
 SWEEP_VF = os.path.join(SCRIPTS, "sweep_vf.py")
 CONFIG = os.path.join(REPO, "configs", "swpu.json")
-SIM = os.path.abspath(os.environ.get("SWPU_SIM") or os.path.join(REPO, "build", "swpu-sim"))
 sys.path.insert(0, SCRIPTS)
 import swpu_sweep as sw  # noqa: E402
-
-needs_sim = pytest.mark.skipif(
-    not (os.path.isfile(SIM) and os.access(SIM, os.X_OK)),
-    reason="swpu-sim is not built at %s: build it with `cmake -S %s -B %s/build "
-           "-DCMAKE_BUILD_TYPE=Release && cmake --build %s/build --target swpu-sim` or set "
-           "SWPU_SIM" % (SIM, REPO, REPO, REPO))
 
 FAST = ["--set", "workload.width=0.25"]
 REQUIRED_METRICS = ["cycles", "time_us", "utilization", "clock_mhz", "chip_uj", "dram_uj",
