@@ -67,7 +67,8 @@ TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
             if (t % 3 == 0) v &= rng();  // sparser patterns too
             const CompactionCost c = net.cost(v);
             std::set<int> seen;
-            int prev_in_lane_order = -1;
+            int last_position[64];
+            for (int& x : last_position) x = -1;
             for (int j = 0; j < c.cycles; ++j) {
                 net.route(v, j, lanes);
                 int busy = 0;
@@ -81,9 +82,12 @@ TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
                     const int per = net.lanes() / net.segments();
                     ASSERT_EQ(l / per, p / net.segment_width());
                     ASSERT_EQ(net.scatter(v, l, p), p);
+                    // Compaction keeps the order of a segment's elements across lanes and cycles.
+                    const int seg_index = l / per;
+                    ASSERT_GT(p, last_position[seg_index]);
+                    last_position[seg_index] = p;
                 }
                 EXPECT_EQ(busy, net.lanes_busy_in_cycle(v, j));
-                (void)prev_in_lane_order;
             }
             net.route(v, c.cycles, lanes);  // one cycle past the cost: nothing left
             for (int p : lanes) EXPECT_EQ(p, -1);
