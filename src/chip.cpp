@@ -30,21 +30,131 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
     : sc_core::sc_module(name),
       dram("dram", cfg),
       dma("dma", cfg),
-      weight_buffer("weight_buffer", cfg.buffers.weight, cfg.dma.double_buffering),
-      activation_buffer("activation_buffer", cfg.buffers.activation, cfg.dma.double_buffering),
-      output_buffer("output_buffer", cfg.buffers.output, cfg.dma.double_buffering),
+      weight_buffer("weight_buffer", cfg.buffers.weight, cfg.dma.double_buffering, GlobalBuffer::Role::Weight),
+      activation_buffer("activation_buffer", cfg.buffers.activation, cfg.dma.double_buffering,
+                        GlobalBuffer::Role::Activation),
+      output_buffer("output_buffer", cfg.buffers.output, cfg.dma.double_buffering, GlobalBuffer::Role::Output),
       reorder_unit("reorder_unit", cfg),
       dbl_controller("dbl_controller", cfg),
       compaction_network("compaction_network", cfg),
       pe_array("pe_array", cfg),
       vector_unit("vector_unit", cfg),
+      tile_cmd("tile_cmd", 1),
+      tile_done("tile_done", 1),
+      line_req("line_req", cfg.dbl.line_buffers),
+      weight_req("weight_req", cfg.compaction.step_fifo_depth),
+      obuf_req("obuf_req", cfg.pe_array.accumulator_sets),
+      line_resp("line_resp", cfg.dbl.line_buffers),
+      weight_resp("weight_resp", cfg.compaction.step_fifo_depth),
+      // Every write-back and read-modify-write in flight can be acknowledged without waiting.
+      obuf_resp("obuf_resp", cfg.pe_array.accumulator_sets + cfg.buffers.output.read_latency + 2),
+      steps("steps", cfg.compaction.step_fifo_depth),
+      line_credits("line_credits", cfg.dbl.line_buffers),
+      lane_packets("lane_packets", cfg.pe_array.input_fifo_depth),
+      reorder_cmd("reorder_cmd", 1),
+      reorder_done("reorder_done", 1),
       m_cfg(cfg) {
     // Time resolution is SystemC's default 1 ps: the period is a whole number of picoseconds.
     m_period = sc_time::from_value(uint64_t(std::llround(cfg.clock_period_ns() * 1000.0)));
     dma.rd_socket.bind(dram.socket);
     dma.wr_socket.bind(dram.socket);
+    // The datapath: controller -> DBL controller -> (activation, weight buffers) -> compaction
+    // network -> PE array -> output buffer -> controller.
+    sc_core::sc_signal_in_if<bool>* clk = &clock_off;
+    if (cfg.cycle_engine()) {
+        // sc_stop() ends a clocked run; its informational message is not news to the user.
+        sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+        clock = std::make_unique<sc_core::sc_clock>("clk", m_period, 0.5, sc_core::SC_ZERO_TIME, true);
+        clk = clock.get();
+    }
+    for (sc_core::sc_in<bool>* c : {&dbl_controller.clk, &compaction_network.clk, &pe_array.clk, &weight_buffer.clk,
+                                    &activation_buffer.clk, &output_buffer.clk, &reorder_unit.clk})
+        c->bind(*clk);
+    for (sc_core::sc_in<bool>* r : {&dbl_controller.reset, &compaction_network.reset, &pe_array.reset,
+                                    &weight_buffer.reset, &activation_buffer.reset, &output_buffer.reset,
+                                    &reorder_unit.reset})
+        r->bind(reset);
+    reorder_unit.cmd_in(reorder_cmd);
+    reorder_unit.done_out(reorder_done);
+    dbl_controller.cmd_in(tile_cmd);
+    dbl_controller.credit_in(line_credits);
+    dbl_controller.line_request(line_req);
+    dbl_controller.weight_request(weight_req);
+    dbl_controller.steps_out(steps);
+    activation_buffer.request(line_req);
+    activation_buffer.response(line_resp);
+    weight_buffer.request(weight_req);
+    weight_buffer.response(weight_resp);
+    compaction_network.steps_in(steps);
+    compaction_network.line_in(line_resp);
+    compaction_network.weight_in(weight_resp);
+    compaction_network.packets_out(lane_packets);
+    compaction_network.credit_out(line_credits);
+    pe_array.packets_in(lane_packets);
+    pe_array.obuf_request(obuf_req);
+    pe_array.obuf_response(obuf_resp);
+    pe_array.done_out(tile_done);
+    output_buffer.request(obuf_req);
+    output_buffer.response(obuf_resp);
     SC_HAS_PROCESS(SwpuChip);
     SC_THREAD(controller);
+    if (clock) {
+        SC_METHOD(monitor_fifos);
+        sensitive << m_monitor_start;
+        dont_initialize();
+    }
+}
+
+std::vector<TracedSignal> SwpuChip::traced_signals() {
+    std::vector<TracedSignal> v;
+    auto i = [&](const std::string& scope, const std::string& name, int width, const sc_core::sc_signal_in_if<int>& sig) {
+        v.push_back({scope, name, width, &sig, nullptr});
+    };
+    auto b = [&](const std::string& scope, const std::string& name, const sc_core::sc_signal_in_if<bool>& sig) {
+        v.push_back({scope, name, 1, nullptr, &sig});
+    };
+    i("controller", "phase", 3, m_sig.phase);
+    i("controller", "layer", 8, m_sig.layer);
+    i("controller", "ctrl_state", 2, m_sig.ctrl_state);
+    b("controller", "stall", m_sig.stall);
+    b("controller", "reorder_busy", m_sig.reorder_busy);
+    b("dma", "busy", dma.busy_signal);
+    if (!m_cfg.cycle_engine()) {  // the step model's per-cycle summary
+        i("datapath", "groups_busy", 8, m_sig.groups_busy);
+        i("datapath", "lanes_valid", 16, m_sig.lanes_valid);
+        i("datapath", "segments_busy", 8, m_sig.segments_busy);
+        return v;
+    }
+    b("controller", "reset", reset);
+    i("dbl_controller", "state", 2, dbl_controller.state);
+    i("dbl_controller", "window", 16, dbl_controller.window);
+    i("dbl_controller", "line", 16, dbl_controller.line);
+    i("dbl_controller", "credits", 8, dbl_controller.credits);
+    i("compaction_network", "input_state", 3, compaction_network.input_state);
+    i("compaction_network", "stage_valid", 4, compaction_network.stage_valid);
+    i("pe_array", "lanes_busy", 16, pe_array.lanes_busy);
+    i("pe_array", "groups_busy", 8, pe_array.groups_busy);
+    i("pe_array", "writebacks_pending", 4, pe_array.writebacks_pending);
+    i("pe_array", "stall", 2, pe_array.stall);
+    for (GlobalBuffer* g : {&weight_buffer, &activation_buffer, &output_buffer}) {
+        i(g->basename(), "requests_active", 4, g->requests_active);
+        i(g->basename(), "conflicts", 8, g->conflicts);
+    }
+    i("reorder_unit", "state", 2, reorder_unit.state);
+    i("reorder_unit", "placed", 16, reorder_unit.placed);
+    // FIFO occupancy, sampled mid-cycle by the monitor (which runs only when a VCD asks for it).
+    m_trace_fifos = true;
+    const char* names[kTracedFifos] = {"steps", "lane_packets", "line_data", "weight_words", "obuf_requests"};
+    for (int f = 0; f < kTracedFifos; ++f) i("fifo", names[f], 8, m_fifo_occupancy[f]);
+    return v;
+}
+
+void SwpuChip::monitor_fifos() {
+    const int occ[kTracedFifos] = {steps.occupancy(), lane_packets.occupancy(), line_resp.occupancy(),
+                                   weight_resp.occupancy(), obuf_req.occupancy()};
+    for (int f = 0; f < kTracedFifos; ++f)
+        if (m_fifo_occupancy[f].read() != occ[f]) m_fifo_occupancy[f].write(occ[f]);
+    next_trigger(clock->negedge_event());
 }
 
 void SwpuChip::set_single(const Layer* layer, const LayerWork* work, Pass pass, int batch, LayerValues* values,
@@ -55,6 +165,41 @@ void SwpuChip::set_single(const Layer* layer, const LayerWork* work, Pass pass, 
     m_single_batch = batch;
     m_single_values = values;
     m_single_cluster = cluster_first;
+}
+
+int64_t SwpuChip::run_tile_clocked(PassEngine& eng, const Tile& t, int index) {
+    // Configuration registers of the units for this tile, then the command; the tile is done when
+    // the PE array reports its last result written.
+    std::vector<int> items;
+    eng.cluster_items(t.cluster, items);
+    compaction_network.configure(&eng, items);
+    pe_array.configure(&eng, &compaction_network, items, index);
+    const int64_t c0 = now_cycle();
+    while (!tile_cmd.can_push()) sc_core::wait(tile_cmd.data_read_event());
+    tile_cmd.push(TileCmd{index});
+    // A tile that makes no progress for a million cycles is a deadlock of the model: say where.
+    int64_t seen = -1;
+    while (!tile_done.can_pop()) {
+        sc_core::wait(m_period * 1e6, tile_done.data_written_event());
+        if (tile_done.can_pop()) break;
+        const int64_t progress = lane_packets.pushes() + steps.pushes() + obuf_req.pushes();
+        if (progress == seen)
+            throw std::logic_error("cycle engine: no progress in tile " + std::to_string(index) + " at cycle " +
+                                   std::to_string(now_cycle()) + ": " + dbl_controller.debug_state() +
+                                   compaction_network.debug_state() + pe_array.debug_state());
+        seen = progress;
+    }
+    tile_done.pop();
+    return now_cycle() - c0;
+}
+
+void SwpuChip::collect_unit_counters(Counters& k) {
+    k += dbl_controller.take_counters();
+    k += compaction_network.take_counters();
+    k += pe_array.take_counters();
+    k += weight_buffer.take_counters();
+    k += activation_buffer.take_counters();
+    k += output_buffer.take_counters();
 }
 
 void SwpuChip::wait_cycles(int64_t n) {
@@ -83,6 +228,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     res.start_cycle = now_cycle();
     Counters& k = res.c;
     PassEngine eng(m_cfg, layer, work, pass, batch, order, dbl_controller, compaction_network, pe_array, values);
+    if (m_cfg.cycle_engine()) dbl_controller.configure(&eng);
     res.note = eng.tiling_note();
     k.dense_macs = eng.dense_macs();
     const int phase = pass == Pass::FF ? 1 : pass == Pass::BP ? 2 : 3;
@@ -111,7 +257,10 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         k.abuf_writes += t.abuf_fill_accesses;
         set_block(phase, layer_index, 2);
         const int64_t c0 = now_cycle();
-        if (ticking(c0)) {
+        const int64_t mask0 = k.mask_load_cycles;
+        if (m_cfg.cycle_engine()) {
+            run_tile_clocked(eng, t, int(i));
+        } else if (ticking(c0)) {
             ticker.cycles = 0;
             const int64_t cyc = eng.run_tile(t, k, &ticker);
             if (cyc != ticker.cycles) throw std::logic_error("ticking mode and the step costs disagree");
@@ -121,6 +270,8 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         } else {
             wait_cycles(eng.run_tile(t, k, nullptr));
         }
+        // Fast engine: the mask load, fill and drain the clocked datapath spends around the compute.
+        if (!m_cfg.cycle_engine()) wait_cycles(k.mask_load_cycles - mask0 + eng.tile_fill_drain(t));
         if (!m_cfg.dma.double_buffering && i + 1 < tiles.size()) load(i + 1);
         if (t.store_bytes > 0) {
             dma.submit(t.store_bytes, true);
@@ -134,6 +285,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     dma.drain();
     k.stall_dram_cycles += now_cycle() - d0;
     k.dram_transactions += dram.transactions() - dram_tx0;
+    if (m_cfg.cycle_engine()) collect_unit_counters(k);
     k.cycles = now_cycle() - res.start_cycle;
     set_block(0, -1, 0);
     return res;
@@ -189,9 +341,17 @@ LayerPassResult SwpuChip::run_reorder(const Layer& layer, const WeightMask& mask
     const uint64_t t = dma.submit(bytes, false);
     dma.wait_for(t, false);
     const int64_t after_load = now_cycle();
-    ReorderResult rr = reorder_unit.cluster(masks, m_cfg.pe_array.groups);
+    ReorderResult rr;
+    if (m_cfg.cycle_engine() && masks.items > m_cfg.pe_array.groups) {
+        reorder_cmd.push(ReorderCmd{&masks, m_cfg.pe_array.groups});
+        while (!reorder_done.can_pop()) sc_core::wait(reorder_done.data_written_event());
+        reorder_done.pop();
+        rr = reorder_unit.last_result();
+    } else {
+        rr = reorder_unit.cluster(masks, m_cfg.pe_array.groups);
+        wait_cycles(rr.cycles);
+    }
     order = rr.order;
-    wait_cycles(rr.cycles);
     m_sig.reorder_busy.write(false);
     res.c.stall_dram_cycles = after_load - res.start_cycle;
     res.c.reorder_cycles = rr.cycles;
@@ -287,6 +447,12 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
 
 void SwpuChip::controller() {
     set_block(0, -1, 0);
+    if (clock && m_trace_fifos) m_monitor_start.notify(sc_core::SC_ZERO_TIME);
+    if (clock) {  // reset: the units clear their state on the first clock edge
+        reset.write(true);
+        wait_cycles(1);
+        reset.write(false);
+    }
     if (m_trace) {
         // Work estimate for the progress line: tiles are not known yet, count passes instead.
         m_work_total = 0;
@@ -308,7 +474,9 @@ void SwpuChip::controller() {
     }
     m_total_cycles = now_cycle();
     m_finished = true;
-    // No sc_stop(): with the controller done and the DMA idle, no event is left and sc_start returns.
+    // With a clock the simulation never runs out of events: stop it. Without one (fast engine), no
+    // event is left once the controller is done and the DMA idle, and sc_start returns by itself.
+    if (clock) sc_core::sc_stop();
 }
 
 LayerValues make_layer_values(const Layer& l, const LayerWork& work, int batch, uint64_t seed) {

@@ -1,16 +1,28 @@
 #include "swpu/compaction_network.hpp"
 
+#include <algorithm>
+
 #include <stdexcept>
+
+#include "swpu/pass_engine.hpp"
 
 namespace swpu {
 
 CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg)
     : sc_core::sc_module(name),
+      clk("clk"),
+      reset("reset"),
+      steps_in("steps_in"),
+      line_in("line_in"),
+      weight_in("weight_in"),
+      packets_out("packets_out"),
+      credit_out("credit_out"),
       m_crossbar(cfg.compaction.routing == "crossbar"),
       m_window(cfg.compaction.window),
       m_segments(m_crossbar ? 1 : cfg.compaction.segments),
       m_seg_width(m_window / m_segments),
       m_lanes(cfg.pe_array.lanes),
+      m_groups(cfg.pe_array.groups),
       m_lanes_per_seg(m_lanes / m_segments),
       m_stages(0),
       m_seg_mask(m_seg_width >= 64 ? ~0ull : ((1ull << m_seg_width) - 1)) {
@@ -19,6 +31,148 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
     if (!m_crossbar && m_seg_width <= 16) {
         m_seg_table.resize(size_t(1) << m_seg_width);
         for (size_t p = 0; p < m_seg_table.size(); ++p) m_seg_table[p] = uint16_t(hops_of_segment(p));
+    }
+    // The log stages are pipeline registers; a network without stages still has its output register.
+    m_pipe.assign(size_t(std::max(1, m_stages)), LanePacket{});
+    m_pipe_valid.assign(m_pipe.size(), 0);
+    SC_HAS_PROCESS(CompactionNetwork);
+    SC_METHOD(tick);
+    sensitive << clk.pos();
+    dont_initialize();
+}
+
+void CompactionNetwork::configure(const PassEngine* plan, const std::vector<int>& items) {
+    m_plan = plan;
+    m_items = items;
+}
+
+Counters CompactionNetwork::take_counters() {
+    Counters k = m_k;
+    m_k = Counters{};
+    return k;
+}
+
+void CompactionNetwork::show_state(int state) {
+    if (state != m_shown_state) input_state.write(m_shown_state = state);
+    if (m_in_pipe != m_shown_valid) stage_valid.write(m_shown_valid = m_in_pipe);
+}
+
+void CompactionNetwork::start_step(const StepCmd& st) {
+    m_step = st;
+    m_step_j = 0;
+    m_step_cycles = 1;  // a dropped step or a window marker spends one input cycle
+    if (st.kind != StepCmd::Normal) return;
+    const int act = __builtin_popcountll(st.groups);
+    if (m_plan->pass() != Pass::WG) {
+        const CompactionCost c = cost(st.valid);
+        m_step_cycles = c.cycles;
+        m_k.switch_traversals += int64_t(c.valid) * m_stages;
+        m_k.switch_hops += c.hops;
+        m_k.scatter_traversals += int64_t(c.valid) * m_stages * act;  // results return per group
+        return;
+    }
+    // WG: one network per group (the valid bits include the group's own output gradient).
+    int maxc = 0;
+    for (uint64_t gb = st.groups; gb; gb &= gb - 1) {
+        const int g = __builtin_ctzll(gb);
+        const uint64_t vg = st.valid & m_plan->grad_bits(st.window, m_items[size_t(g)]);
+        if (!vg) continue;
+        const CompactionCost c = cost(vg);
+        m_k.switch_traversals += int64_t(c.valid) * m_stages;
+        m_k.switch_hops += c.hops;
+        maxc = std::max(maxc, c.cycles);
+    }
+    if (maxc == 0) throw std::logic_error("compaction network: a WG step with no operand was issued");
+    m_step_cycles = maxc;
+}
+
+void CompactionNetwork::input_stage() {
+    if (m_step_j >= m_step_cycles) {
+        if (!steps_in->can_pop()) {
+            show_state(0);
+            return;
+        }
+        const StepCmd& st = steps_in->peek();
+        if ((st.flags & StepCmd::FirstOfLine) && !m_line_loaded) {
+            if (!line_in->can_pop()) {
+                ++m_k.operand_wait_cycles;
+                show_state(2);
+                return;
+            }
+            line_in->pop();
+            m_line_loaded = true;
+        }
+        if (st.kind != StepCmd::Marker && m_plan->pass() != Pass::WG) {
+            if (!weight_in->can_pop()) {
+                ++m_k.operand_wait_cycles;
+                show_state(3);
+                return;
+            }
+            weight_in->pop();
+        }
+        start_step(steps_in->pop());
+    }
+    ++m_k.compute_cycles;
+    m_k.lane_slots += int64_t(m_lanes) * m_groups;
+    const bool last = m_step_j + 1 == m_step_cycles;
+    if (m_step.kind == StepCmd::Drop) ++m_k.dropped_step_cycles;
+    if (m_step.kind == StepCmd::Marker) ++m_k.marker_cycles;
+    {  // a dropped step's packet carries no operand, only the window's and tile's end flags
+        LanePacket& p = m_pipe[0];
+        p.valid = m_step.valid;
+        p.groups = m_step.groups;
+        p.window = m_step.window;
+        p.line = m_step.line;
+        p.s = m_step.s;
+        p.cycle = uint8_t(m_step_j);
+        p.cycles = uint8_t(m_step_cycles);
+        p.kind = m_step.kind;
+        p.flags = last ? m_step.flags : uint8_t(m_step.flags & ~(StepCmd::LastOfLine | StepCmd::LastOfWindow | StepCmd::LastOfTile));
+        m_pipe_valid[0] = 1;
+        ++m_in_pipe;
+    }
+    ++m_step_j;
+    if (last && (m_step.flags & StepCmd::LastOfLine)) {
+        m_line_loaded = false;
+        if (!credit_out->can_push()) throw std::logic_error("compaction network: line credit channel overflow");
+        credit_out->push(1);
+    }
+    show_state(1);
+}
+
+void CompactionNetwork::tick() {
+    if (m_woken) {  // woken by a step between edges: it is visible at the next edge
+        m_woken = false;
+        return;
+    }
+    if (reset.read()) {
+        std::fill(m_pipe_valid.begin(), m_pipe_valid.end(), 0);
+        m_in_pipe = 0;
+        m_step_j = m_step_cycles = 0;
+        m_line_loaded = false;
+        show_state(0);
+        return;
+    }
+    const size_t last = m_pipe.size() - 1;
+    if (m_pipe_valid[last]) {
+        if (!packets_out->can_push()) {  // the whole network holds its registers
+            ++m_k.backpressure_cycles;
+            show_state(4);
+            return;
+        }
+        packets_out->push(m_pipe[last]);
+        m_pipe_valid[last] = 0;
+        --m_in_pipe;
+    }
+    for (size_t i = last; i > 0; --i) {
+        m_pipe[i] = m_pipe[i - 1];
+        m_pipe_valid[i] = m_pipe_valid[i - 1];
+    }
+    m_pipe_valid[0] = 0;
+    input_stage();
+    if (m_in_pipe == 0 && m_step_j >= m_step_cycles && !steps_in->can_pop()) {
+        m_woken = true;
+        next_trigger(steps_in->data_written_event());
     }
 }
 

@@ -113,6 +113,15 @@ std::vector<Field> build_schema() {
     add(make("pe_array.acc_format", Kind::String, "ASSUMED", "", "Accumulator format.",
              "FP32 accumulation is the usual choice for FP16 training.",
              ACC(pe_array.acc_format)), 0, 0, false, {"fp32"});
+    add(make("pe_array.multiplier_latency", Kind::Int, "ASSUMED", "cycles", "Pipeline stages of the FP16 multipliers (cycle engine).",
+             "An FP16 multiplier closes 675 MHz in 28 nm with 2-3 stages; 3 is the safe choice.",
+             ACC(pe_array.multiplier_latency)), 1, 16);
+    add(make("pe_array.reduce_latency", Kind::Int, "ASSUMED", "cycles", "Pipeline stages of a group's WG adder tree (cycle engine).",
+             "log2(16 lanes) = 4 FP32 adder levels, one per stage.", ACC(pe_array.reduce_latency)), 1, 16);
+    add(make("pe_array.accumulator_sets", Kind::Int, "ASSUMED", "", "Accumulator register files per group: a window's results write back from one while the next window accumulates in another (cycle engine).",
+             "Double buffering hides the write-back behind the next window's compute.", ACC(pe_array.accumulator_sets)), 1, 4);
+    add(make("pe_array.input_fifo_depth", Kind::Int, "ASSUMED", "packets", "Lane-packet FIFO between the compaction network and the PE array (cycle engine).",
+             "Two entries: the minimum for full throughput with a registered ready.", ACC(pe_array.input_fifo_depth)), 1, 64);
     // compaction network
     add(make("compaction.window", Kind::Int, "ASSUMED", "positions", "Compaction window N: output positions considered per step.",
              "64 = 4 x 16 lanes: dense work takes N/L = 4 cycles per step, room to pack sparse rows. Power of two (log network), at most 64.",
@@ -122,6 +131,8 @@ std::vector<Field> build_schema() {
              ACC(compaction.segments)), 1, 64, true);
     add(make("compaction.routing", Kind::String, "ASSUMED", "", "'log': log-stage compaction with bi-directional switches (SWPU). 'crossbar': per-weight index matching through a crossbar, groups decoupled (unstructured baseline).",
              "Baselines are configs of the same machine.", ACC(compaction.routing)), 0, 0, false, {"log", "crossbar"});
+    add(make("compaction.step_fifo_depth", Kind::Int, "ASSUMED", "steps", "Steps (and their weight words) the DBL controller may issue ahead of the network (cycle engine).",
+             "Covers the weight buffer's read latency plus a step of slack.", ACC(compaction.step_fifo_depth)), 1, 64);
     // reorder unit
     add(make("reorder_unit.enabled", Kind::Bool, "FOUND", "", "Hamming-distance clustering reorders filters (FF/WG) or channels (BP) into clusters of G; off: natural order.",
              "Paper technique 1.", ACC(reorder_unit.enabled)), 0, 0);
@@ -133,18 +144,24 @@ std::vector<Field> build_schema() {
     // DBL controller
     add(make("dbl.enabled", Kind::Bool, "FOUND", "", "Detect-before-load: only lines/positions some group of the cluster needs (and with a valid operand) are read; off: every line is read and zero-detected, dropped steps cost a fetch cycle.",
              "Paper technique 2.", ACC(dbl.enabled)), 0, 0);
+    add(make("dbl.line_buffers", Kind::Int, "ASSUMED", "lines", "Line registers in front of the network: lines read ahead of the step that uses them (cycle engine).",
+             "A line read's round trip (request register, bank, read latency, response register) is 4 cycles: 4 registers keep one line per cycle flowing when lines are short.", ACC(dbl.line_buffers)), 1, 64);
+    add(make("dbl.mask_words_per_cycle", Kind::Int, "ASSUMED", "words", "64-bit mask words the DBL controller reads per cycle when it loads a cluster (cycle engine).",
+             "A 256-bit metadata port.", ACC(dbl.mask_words_per_cycle)), 1, 1024);
     // buffers
-    auto buf = [&](const std::string& name, auto kib, auto banks, auto width, const std::string& what) {
+    auto buf = [&](const std::string& name, auto kib, auto banks, auto width, auto latency, const std::string& what) {
         add(make("buffers." + name + ".kib", Kind::Int, "ASSUMED", "KiB", "Capacity of the " + what + " buffer (two halves when double buffering).",
                  "Edge training chips carry 100-500 KB of global SRAM in total.", kib), 1, 65536);
         add(make("buffers." + name + ".banks", Kind::Int, "ASSUMED", "", "Banks of the " + what + " buffer.",
                  "Enough banks to feed one access per bank per cycle.", banks), 1, 256, true);
         add(make("buffers." + name + ".width_bits", Kind::Int, "ASSUMED", "bits", "Bits per access of the " + what + " buffer.",
                  "256 bits = 16 FP16 values, one lane-row.", width), 16, 4096, true);
+        add(make("buffers." + name + ".read_latency", Kind::Int, "ASSUMED", "cycles", "Cycles from a bank access of the " + what + " buffer to its data at the requester (cycle engine).",
+                 "A 28 nm SRAM macro reads in one cycle at 675 MHz.", latency), 1, 16);
     };
-    buf("weight", ACC(buffers.weight.kib), ACC(buffers.weight.banks), ACC(buffers.weight.width_bits), "weight");
-    buf("activation", ACC(buffers.activation.kib), ACC(buffers.activation.banks), ACC(buffers.activation.width_bits), "activation / output-gradient");
-    buf("output", ACC(buffers.output.kib), ACC(buffers.output.banks), ACC(buffers.output.width_bits), "output / gradient");
+    buf("weight", ACC(buffers.weight.kib), ACC(buffers.weight.banks), ACC(buffers.weight.width_bits), ACC(buffers.weight.read_latency), "weight");
+    buf("activation", ACC(buffers.activation.kib), ACC(buffers.activation.banks), ACC(buffers.activation.width_bits), ACC(buffers.activation.read_latency), "activation / output-gradient");
+    buf("output", ACC(buffers.output.kib), ACC(buffers.output.banks), ACC(buffers.output.width_bits), ACC(buffers.output.read_latency), "output / gradient");
     // DRAM + DMA
     add(make("dram.bandwidth_gbps", Kind::Double, "ASSUMED", "GB/s", "DRAM bandwidth.",
              "LPDDR4-class x32 channel: 12.8 GB/s.", ACC(dram.bandwidth_gbps)), 0.01, 10000);
@@ -176,9 +193,11 @@ std::vector<Field> build_schema() {
     vu("sgd_ops", ACC(vector_unit.sgd_ops), 0, "Ops per unpruned weight of the SGD-with-momentum update.", "Momentum, decay, update.");
     vu("mask_update_ops", ACC(vector_unit.mask_update_ops), 0, "Ops per weight of a mask update (L2 norms of groups, threshold compare).", "square, add, compare.");
     // simulation
+    add(make("simulation.engine", Kind::String, "ASSUMED", "", "'cycle': the clocked SystemC units (one clock; cycles emerge from stalls, back-pressure, bank conflicts and latencies). 'fast': the step-level model (same plan, cycles from per-step costs plus the cycle engine's fill/drain rules), for sweeps.",
+             "The fast engine is checked against the cycle engine on a random corpus (docs/architecture.md).", ACC(simulation.engine)), 0, 0, false, {"cycle", "fast"});
     add(make("simulation.mode", Kind::String, "ASSUMED", "", "'timing': counts only. 'functional': the datapath also computes FP16 x FP16 -> FP32 values.",
              "Both run the same schedule and give identical counts.", ACC(simulation.mode)), 0, 0, false, {"timing", "functional"});
-    add(make("simulation.time_skip", Kind::Bool, "ASSUMED", "", "Advance SystemC time once per tile instead of once per clock cycle.",
+    add(make("simulation.time_skip", Kind::Bool, "ASSUMED", "", "Fast engine: advance SystemC time once per tile instead of once per clock cycle (the cycle engine always ticks).",
              "Exact: the cycles skipped are the ones ticking would give (tested).", ACC(simulation.time_skip)), 0, 0);
     add(make("simulation.seed", Kind::UInt, "ASSUMED", "", "Seed of synthetic masks and bitmaps.", "Same seed, same run.",
              ACC(simulation.seed)), 0, 1.8e19);
@@ -429,6 +448,9 @@ void validate(const ChipConfig& c) {
         fail("pe_array.lanes", "must be a multiple of compaction.segments (" + std::to_string(c.compaction.segments) + ")");
     if (c.compaction.segments > c.compaction.window)
         fail("compaction.segments", "must not exceed compaction.window");
+    if (c.cycle_engine() && c.compaction.routing == "crossbar")
+        fail("simulation.engine", "the cycle engine models log routing with lockstep groups; the crossbar machine "
+                                  "(decoupled groups) runs on the fast engine: set simulation.engine to \"fast\" (--engine fast)");
     if (c.pe_array.lanes > c.compaction.window)
         fail("pe_array.lanes", "must not exceed compaction.window (a step offers at most window operands)");
     auto buf = [&](const std::string& n, const BufferConfig& b) {

@@ -49,6 +49,12 @@ int sc_main(int argc, char* argv[]) {
     CLI::App app{
         "swpu-sim: cycle-accurate SystemC simulator of SWPU, a 28 nm sparse DNN training processor with\n"
         "dynamic sub-structured (shape-wise + line-wise) weight pruning.\n\n"
+        "Two engines share one plan (tiling, windows, cluster order). 'cycle' (the default) is the\n"
+        "cycle-accurate model: clocked SystemC units (DBL controller, global buffers with banks, compaction\n"
+        "network, PE array) on one clock, whose cycles come from their stalls, back-pressure, bank conflicts\n"
+        "and latencies. 'fast' is a step-level model for sweeps (about 5-10x faster): per-step costs plus the\n"
+        "cycle engine's fill/drain rules, checked against the cycle engine on a random corpus\n"
+        "(docs/architecture.md). The crossbar baseline (compaction.routing=crossbar) runs on the fast engine.\n\n"
         "Runs training iterations (FF, BP, WG passes and the non-conv work) of a sparse trace on the chip\n"
         "described by a JSON config, and reports cycles, utilization, memory traffic and energy per layer\n"
         "and pass. Without --trace it runs the built-in synthetic ResNet-18 trace of the config's\n"
@@ -60,7 +66,7 @@ int sc_main(int argc, char* argv[]) {
         "  swpu-sim --config configs/swpu.json --vcd run.vcd --vcd-window 0:20000\n\n"
         "Exit status: 0 success, 2 bad input (config, trace, command line), 1 internal error."};
     app.set_help_flag("-h,--help", "Print this help and exit");
-    std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window;
+    std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window, engine;
     std::vector<std::string> sets;
     bool quiet = false, print_config = false, config_doc = false;
     app.add_option("-c,--config", config_file, "Chip config (JSON); see docs/config.md")->check(CLI::ExistingFile);
@@ -68,6 +74,8 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("-o,--out", out_dir, "Output directory for report.json, layers.csv, energy files")
         ->capture_default_str();
     app.add_option("-s,--set", sets, "Override one config field: PATH=VALUE (repeatable), e.g. chip.voltage=0.7");
+    app.add_option("--engine", engine, "Simulation engine: cycle (clocked units, the default) or fast (step-level)")
+        ->check(CLI::IsMember({"cycle", "fast"}));
     app.add_option("--vcd", vcd_file, "Write a VCD waveform of the block-level signals to FILE");
     app.add_option("--vcd-window", vcd_window, "Cycle window START:END of the VCD (default 0:100000)");
     app.add_flag("-q,--quiet", quiet, "No summary on stdout and no progress on stderr");
@@ -90,7 +98,10 @@ int sc_main(int argc, char* argv[]) {
     swpu::ChipConfig cfg;
     try {
         cfg = swpu::load_config(config_file);
+        // The engine first: --engine fast --set compaction.routing=crossbar is a valid pair.
+        if (!engine.empty()) cfg.simulation.engine = engine;
         for (const auto& s : sets) swpu::apply_override(cfg, s);
+        swpu::validate(cfg);
     } catch (const swpu::ConfigError& e) {
         return bad_input(e.message());
     }

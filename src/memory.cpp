@@ -1,6 +1,7 @@
 #include "swpu/memory.hpp"
 
 #include <cmath>
+#include <stdexcept>
 
 
 namespace swpu {
@@ -113,11 +114,128 @@ void Dma::run(Channel& ch, tlm_utils::simple_initiator_socket<Dma>& sock, bool w
     }
 }
 
-GlobalBuffer::GlobalBuffer(sc_core::sc_module_name name, const BufferConfig& cfg, bool double_buffered)
+GlobalBuffer::GlobalBuffer(sc_core::sc_module_name name, const BufferConfig& cfg, bool double_buffered, Role role)
     : sc_core::sc_module(name),
+      clk("clk"),
+      reset("reset"),
+      request("request"),
+      response("response"),
       m_capacity(int64_t(cfg.kib) * 1024),
       m_width(cfg.width_bits),
       m_banks(cfg.banks),
-      m_double(double_buffered) {}
+      m_latency(cfg.read_latency),
+      m_double(double_buffered),
+      m_role(role),
+      m_period_ps(0),
+      m_read_owner(size_t(cfg.banks), -1),
+      m_write_owner(size_t(cfg.banks), -1),
+      m_write_reserved(size_t(cfg.read_latency + 2), std::vector<uint8_t>(size_t(cfg.banks), 0)) {
+    SC_HAS_PROCESS(GlobalBuffer);
+    SC_METHOD(tick);
+    sensitive << clk.pos();
+    dont_initialize();
+}
+
+void GlobalBuffer::end_of_elaboration() {
+    if (request.size() != response.size())
+        throw std::logic_error(std::string(name()) + ": request and response ports must be bound in pairs");
+    m_active.assign(size_t(request.size()), Active{});
+    for (int i = 0; i < request.size(); ++i) m_any_request |= request[i]->data_written_event();
+}
+
+Counters GlobalBuffer::take_counters() {
+    Counters k = m_k;
+    m_k = Counters{};
+    return k;
+}
+
+void GlobalBuffer::count(BufRequest::Kind kind, int words) {
+    const bool rd = kind != BufRequest::Write, wr = kind != BufRequest::Read;
+    switch (m_role) {
+        case Role::Weight: if (rd) m_k.wbuf_reads += words; if (wr) m_k.wbuf_writes += words; break;
+        case Role::Activation: if (rd) m_k.abuf_reads += words; if (wr) m_k.abuf_writes += words; break;
+        case Role::Output: if (rd) m_k.obuf_reads += words; if (wr) m_k.obuf_writes += words; break;
+    }
+}
+
+void GlobalBuffer::tick() {
+    if (m_woken) {  // woken by a request between edges: it is visible at the next edge
+        m_woken = false;
+        return;
+    }
+    if (m_period_ps == 0) {
+        const sc_core::sc_clock* c = dynamic_cast<const sc_core::sc_clock*>(clk.get_interface());
+        if (!c) throw std::logic_error(std::string(name()) + ": clk must be bound to an sc_clock");
+        m_period_ps = c->period().value();
+    }
+    const int64_t now = int64_t(sc_core::sc_time_stamp().value() / m_period_ps);
+    if (reset.read()) {
+        for (auto& a : m_active) a = Active{};
+        m_due.clear();
+        for (auto& r : m_write_reserved) std::fill(r.begin(), r.end(), 0);
+        return;
+    }
+    // Answers whose time has come (in order; a full response channel holds the rest).
+    while (!m_due.empty() && m_due.front().cycle <= now) {
+        const Due& d = m_due.front();
+        if (!response[d.client]->can_push()) break;
+        response[d.client]->push(BufResponse{d.tag});
+        m_due.pop_front();
+    }
+    const size_t ring = m_write_reserved.size();
+    std::vector<uint8_t>& booked_now = m_write_reserved[size_t(now % int64_t(ring))];
+    std::vector<uint8_t>& booked_rmw = m_write_reserved[size_t((now + m_latency + 1) % int64_t(ring))];
+    std::fill(m_read_owner.begin(), m_read_owner.end(), -1);
+    for (int b = 0; b < m_banks; ++b) m_write_owner[size_t(b)] = booked_now[size_t(b)] ? -2 : -1;
+    std::fill(booked_now.begin(), booked_now.end(), 0);
+    const int clients = int(m_active.size());
+    int active = 0, waited = 0;
+    for (int n = 0; n < clients; ++n) {
+        const int i = (m_rr + n) % clients;
+        Active& a = m_active[size_t(i)];
+        if (!a.busy) {
+            if (!request[i]->can_pop()) continue;
+            a.rq = request[i]->pop();
+            a.done = 0;
+            a.busy = true;
+        }
+        ++active;
+        const BufRequest& rq = a.rq;
+        std::vector<int>& owner = rq.kind == BufRequest::Write ? m_write_owner : m_read_owner;
+        while (a.done < rq.accesses) {
+            const int b = (rq.first_bank + a.done) % m_banks;
+            const bool rmw_write_free = rq.kind != BufRequest::Rmw || !booked_rmw[size_t(b)];
+            if (owner[size_t(b)] != -1 || !rmw_write_free) {
+                if (owner[size_t(b)] != i) ++waited;  // another requester holds the bank
+                break;
+            }
+            owner[size_t(b)] = i;
+            if (rq.kind == BufRequest::Rmw) booked_rmw[size_t(b)] = 1;
+            ++a.done;
+        }
+        if (a.done == rq.accesses) {
+            count(rq.kind, rq.accesses);
+            const int64_t delay = rq.kind == BufRequest::Read ? m_latency : rq.kind == BufRequest::Write ? 1 : m_latency + 1;
+            Due d{now + delay, i, rq.tag};
+            auto it = m_due.end();
+            while (it != m_due.begin() && (it - 1)->cycle > d.cycle) --it;
+            m_due.insert(it, d);
+            a.busy = false;
+        }
+    }
+    if (waited) ++m_k.bank_conflict_cycles;
+    m_rr = clients ? (m_rr + 1) % clients : 0;
+    if (active != m_shown_active) requests_active.write(m_shown_active = active);
+    if (waited != m_shown_conflicts) conflicts.write(m_shown_conflicts = waited);
+    bool booked = false;
+    for (const auto& r : m_write_reserved)
+        for (uint8_t v : r) booked |= v != 0;
+    bool pending = !m_due.empty() || booked;
+    for (int i = 0; i < clients && !pending; ++i) pending = m_active[size_t(i)].busy || request[i]->can_pop();
+    if (!pending) {
+        m_woken = true;
+        next_trigger(m_any_request);
+    }
+}
 
 }  // namespace swpu

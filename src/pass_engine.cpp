@@ -411,7 +411,53 @@ float PassEngine::grad_value(int w, int pos, int item) const {
     return m_values->grad_out[((size_t(n) * l.K + item) * l.P + o) * l.Q + j];
 }
 
-void PassEngine::store_window(int w, const std::vector<int>& items) {
+int64_t PassEngine::tile_fill_drain(const Tile& t) const {
+    // The clocked datapath's latency around a tile's compute cycles (docs/architecture.md, "cycle
+    // rules"): the command reaches the DBL controller (1); its first line read and weight word pass a
+    // request register (1), the banks and the read latency; the network's input stage then issues the
+    // compute cycles; the last packet crosses the log stages and the FIFO into the multiplier (and, WG,
+    // adder-tree) pipeline, accumulates, and its write (FF/BP: the window's write-back; WG: the last
+    // read-modify-write) is acknowledged before the PE array reports the tile done (1).
+    const auto& b = m_cfg.buffers;
+    auto words = [](int64_t n, int banks) { return (n + banks - 1) / banks; };
+    int64_t fill = words(line_read_accesses(t.w_begin), b.activation.banks) + b.activation.read_latency;
+    if (m_pass != Pass::WG)
+        fill = std::max<int64_t>(fill, words(m_weight_fetch_accesses, b.weight.banks) + b.weight.read_latency);
+    const int64_t stages = std::max(1, m_net.stages());
+    int64_t pipe = m_cfg.pe_array.multiplier_latency + (m_pass == Pass::WG ? m_cfg.pe_array.reduce_latency : 0);
+    int64_t tail;
+    if (m_pass == Pass::WG) {
+        tail = words(dw_rmw_accesses(), b.output.banks) + b.output.read_latency + 2;
+    } else {
+        std::vector<int> items;
+        cluster_items(t.cluster, items);
+        int real = 0;
+        for (int it : items) real += it >= 0;
+        tail = words(window_store_accesses(t.w_end - 1, real), b.output.banks) + 2;
+    }
+    return 2 + fill + stages + pipe + tail;
+}
+
+int64_t PassEngine::line_read_accesses(int w) const {
+    int first_row, rows, j0, len;
+    window_rows(w, first_row, rows, j0, len);
+    const int64_t width = m_cfg.buffers.activation.width_bits;
+    return (rows * m_line_span_bits + width - 1) / width;
+}
+
+int64_t PassEngine::window_store_accesses(int w, int real_items) const {
+    const int64_t width = m_cfg.buffers.output.width_bits;
+    return (int64_t(real_items) * window_positions(w) * 16 + width - 1) / width;
+}
+
+int64_t PassEngine::dw_rmw_accesses() const {
+    // The cluster's G FP32 gradient accumulators of one (line, s) sit side by side in the output
+    // buffer: one wide read-modify-write serves every group of the step.
+    const int64_t width = m_cfg.buffers.output.width_bits;
+    return (int64_t(m_G) * 32 + width - 1) / width;
+}
+
+void PassEngine::store_window(int w, const std::vector<int>& items, int set) {
     const Layer& l = m_layer;
     int first, rows, j0, len;
     window_rows(w, first, rows, j0, len);
@@ -420,7 +466,7 @@ void PassEngine::store_window(int w, const std::vector<int>& items) {
         for (int pos = 0; pos < rows * len; ++pos) {
             const int row = first + pos / len, j = j0 + pos % len;
             const int n = row / m_g.Oh, o = row % m_g.Oh;
-            const float v = m_pe.accumulator(g, pos);
+            const float v = m_pe.accumulator(set, g, pos);
             if (m_pass == Pass::FF)
                 m_values->out[((size_t(n) * l.K + items[g]) * l.P + o) * l.Q + j] = v;
             else
@@ -446,7 +492,9 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     std::vector<int> items;
     cluster_items(t.cluster, items);
     if (m_loaded_cluster != t.cluster) {
+        const int64_t words0 = k.mask_reads;
         m_dbl.load_cluster(*m_group_mask, items, k);
+        k.mask_load_cycles += m_dbl.mask_load_cycles(k.mask_reads - words0);
         m_loaded_cluster = t.cluster;
     }
     const Geometry& g = m_g;
@@ -455,6 +503,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     const uint64_t full = S >= 64 ? ~0ull : ((1ull << S) - 1);
     const int stages = m_net.stages();
     const int64_t wf = m_weight_fetch_accesses;
+    const int64_t rmw = dw_rmw_accesses();
     const Layer& l = m_layer;
     int64_t cycles = 0;
     std::vector<int64_t> gcyc(G, 0);           // crossbar: per-group cycles in the window
@@ -467,9 +516,10 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     float products[64];
     // DBL off: a weight word no group needs (or with an empty window) is still fetched and
     // zero-detected, then dropped: it spends one issue cycle.
-    auto drop_step = [&]() {
+    auto drop_step = [&](auto& read_line) {
         if (dbl) return;
-        k.wbuf_reads += wf;
+        read_line();
+        if (!Reduce) k.wbuf_reads += wf;  // WG steps take no weight word
         k.zero_detects += G;
         ++k.steps_dropped;
         ++k.dropped_step_cycles;
@@ -478,11 +528,11 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     };
 
     for (int w = t.w_begin; w < t.w_end; ++w) {
-        if (Functional && !Reduce) m_pe.clear_accumulators();
+        const int64_t window_cycles0 = cycles;
+        if (Functional && !Reduce) m_pe.clear_accumulators(0);
         int first_row, rows, j0, len;
         window_rows(w, first_row, rows, j0, len);
-        const int64_t line_read = (rows * m_line_span_bits + m_cfg.buffers.activation.width_bits - 1) /
-                                  m_cfg.buffers.activation.width_bits;
+        const int64_t line_read = line_read_accesses(w);
         int64_t win_wreads = 0, win_areads = 0;  // crossbar: buffer accesses the groups need
         if (!Log) {
             std::fill(gcyc.begin(), gcyc.end(), 0);
@@ -492,9 +542,15 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         for (int line = 0; line < m_lines; ++line) {
             const uint64_t u = m_dbl.union_row(line);
             if (dbl && !u) continue;
-            if constexpr (Log) {
+            // The DBL controller reads a line only when one of its steps issues (or, DBL off, is
+            // fetched and dropped); a line whose every position has an empty window is never read.
+            bool line_read_done = false;
+            auto read_line = [&]() {
+                if (line_read_done) return;
+                line_read_done = true;
                 k.abuf_reads += line_read;  // one read, broadcast to every group of the cluster
-            } else {
+            };
+            if constexpr (!Log) {
                 // Decoupled groups work on different lines at different times: each group reads
                 // the lines it needs itself (every line without DBL).
                 int readers = 0;
@@ -558,7 +614,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                     for (int ln = 0; ln < L; ++ln) {
                                         const int pos = m_lane_pos[ln];
                                         if (pos < 0) continue;
-                                        m_pe.mac(gi, pos, wv, source_value(w, pos, x, r, s));
+                                        m_pe.mac(0, gi, pos, wv, source_value(w, pos, x, r, s));
                                     }
                                 }
                             }
@@ -568,9 +624,10 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     // FF / BP through the log network: one compaction serves every group of the cluster.
                     const int act = m_dbl.active_groups(line, s);
                     if (act == 0 || V == 0) {
-                        drop_step();
+                        drop_step(read_line);
                         continue;
                     }
+                    read_line();
                     if (!dbl) k.zero_detects += G;
                     k.wbuf_reads += wf;
                     const int c = m_cost_cycles[idx];
@@ -606,7 +663,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                     const int pos = m_lane_pos[ln];
                                     if (pos < 0) continue;
                                     const int back = m_net.scatter(V, ln, pos);  // bi-directional switches
-                                    m_pe.mac(gi, back, wv, source_value(w, pos, x, r, s));
+                                    m_pe.mac(0, gi, back, wv, source_value(w, pos, x, r, s));
                                 }
                             }
                         }
@@ -630,9 +687,10 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         }
                     }
                     if (act == 0 || maxc == 0) {
-                        drop_step();
+                        drop_step(read_line);
                         continue;
                     }
+                    read_line();
                     if (!dbl) k.zero_detects += G;
                     ++k.steps;
                     int busy_groups = 0;
@@ -645,9 +703,9 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         k.switch_traversals += int64_t(cc.valid) * stages;
                         k.switch_hops += cc.hops;
                         k.idle_pack_lane_slots += int64_t(L) * maxc - cc.valid;
-                        k.obuf_reads += 1;  // read-modify-write of the FP32 gradient accumulator
-                        k.obuf_writes += 1;
                     }
+                    k.obuf_reads += rmw;  // read-modify-write of the cluster's FP32 gradient accumulators
+                    k.obuf_writes += rmw;
                     k.idle_group_lane_slots += int64_t(G - busy_groups) * L * maxc;
                     cycles += maxc;
                     if (probe) {
@@ -698,13 +756,19 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     probe->cycle(j < int64_t(timeline.size()) ? timeline[j] : 0,
                                  j < int64_t(gtimeline.size()) ? gtimeline[j] : 0, 0);
         }
+        if (Log && cycles == window_cycles0 && (!Reduce || w + 1 == t.w_end)) {
+            // A window without steps: its marker spends one network cycle to carry the window's
+            // end (FF/BP: its write-back) or the tile's end through the datapath.
+            ++cycles;
+            ++k.marker_cycles;
+            if (probe) probe->cycle(0, 0, 0);
+        }
         if (!Reduce) {
             // Results of the window leave the accumulators for the output buffer.
             int real = 0;
             for (int it : items) real += it >= 0;
-            k.obuf_writes += (int64_t(real) * window_positions(w) * 16 + m_cfg.buffers.output.width_bits - 1) /
-                             m_cfg.buffers.output.width_bits;
-            if constexpr (Functional) store_window(w, items);
+            k.obuf_writes += window_store_accesses(w, real);
+            if constexpr (Functional) store_window(w, items, 0);
         }
     }
     k.compute_cycles += cycles;

@@ -2,6 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+
+#include "swpu/compaction_network.hpp"
+#include "swpu/pass_engine.hpp"
 
 namespace swpu {
 
@@ -52,11 +56,245 @@ float round_to_fp16(float x) { return fp16_bits_to_float(float_to_fp16_bits(x));
 
 PeArray::PeArray(sc_core::sc_module_name name, const ChipConfig& cfg)
     : sc_core::sc_module(name),
+      clk("clk"),
+      reset("reset"),
+      packets_in("packets_in"),
+      obuf_request("obuf_request"),
+      obuf_response("obuf_response"),
+      done_out("done_out"),
+      m_cfg(cfg),
       m_groups(cfg.pe_array.groups),
       m_lanes(cfg.pe_array.lanes),
       m_window(cfg.compaction.window),
-      m_acc(size_t(m_groups) * m_window, 0.0f) {}
+      m_sets(cfg.pe_array.accumulator_sets),
+      m_acc(size_t(m_sets) * m_groups * m_window, 0.0f),
+      m_pipe(size_t(cfg.pe_array.multiplier_latency)),
+      m_pipe_valid(size_t(cfg.pe_array.multiplier_latency), 0),
+      m_depth(cfg.pe_array.multiplier_latency),
+      m_set_busy(size_t(m_sets), 0) {
+    SC_HAS_PROCESS(PeArray);
+    SC_METHOD(tick);
+    sensitive << clk.pos();
+    dont_initialize();
+}
 
-void PeArray::clear_accumulators() { std::fill(m_acc.begin(), m_acc.end(), 0.0f); }
+void PeArray::clear_accumulators(int set) {
+    std::fill(m_acc.begin() + std::ptrdiff_t(size_t(set) * m_groups * m_window),
+              m_acc.begin() + std::ptrdiff_t(size_t(set + 1) * m_groups * m_window), 0.0f);
+}
+
+void PeArray::configure(PassEngine* plan, const CompactionNetwork* net, const std::vector<int>& items, int tile) {
+    m_plan = plan;
+    m_net = net;
+    m_items = items;
+    m_real_items = 0;
+    for (int it : items) m_real_items += it >= 0;
+    m_tile = tile;
+    // WG products pass the adder tree before they accumulate.
+    const int depth = m_cfg.pe_array.multiplier_latency + (plan->pass() == Pass::WG ? m_cfg.pe_array.reduce_latency : 0);
+    if (depth != m_depth) {
+        if (m_in_flight) throw std::logic_error("pe_array: reconfigured with packets in flight");
+        m_depth = depth;
+        m_pipe.assign(size_t(depth), LanePacket{});
+        m_pipe_valid.assign(size_t(depth), 0);
+    }
+}
+
+Counters PeArray::take_counters() {
+    Counters k = m_k;
+    m_k = Counters{};
+    return k;
+}
+
+void PeArray::do_reset() {
+    std::fill(m_pipe_valid.begin(), m_pipe_valid.end(), 0);
+    std::fill(m_set_busy.begin(), m_set_busy.end(), 0);
+    m_in_flight = 0;
+    m_set = 0;
+    m_rmw_pending = 0;
+    m_tile_end = false;
+    for (int s = 0; s < m_sets; ++s) clear_accumulators(s);
+    show(0, 0, 0);
+}
+
+void PeArray::show(int lanes, int groups, int stall_cause) {
+    // Signals change only when the value does: an idle array costs no signal updates.
+    if (lanes != m_shown_lanes) lanes_busy.write(m_shown_lanes = lanes);
+    if (groups != m_shown_groups) groups_busy.write(m_shown_groups = groups);
+    if (stall_cause != m_shown_stall) stall.write(m_shown_stall = stall_cause);
+    int wb = m_rmw_pending;
+    for (uint8_t b : m_set_busy) wb += b;
+    if (wb != m_shown_wb) writebacks_pending.write(m_shown_wb = wb);
+}
+
+namespace {
+constexpr uint32_t kRmwTag = 0x80000000u;
+}
+
+bool PeArray::accumulate(const LanePacket& p) {
+    const Pass pass = m_plan->pass();
+    const int G = m_groups, L = m_lanes;
+    int lanes = 0, busy = 0;
+    if (pass != Pass::WG) {
+        if (m_set_busy[size_t(m_set)]) {  // the set still writes back an earlier window
+            ++m_k.accumulator_stall_cycles;
+            show(0, 0, 1);
+            return false;
+        }
+        const bool window_end = p.flags & StepCmd::LastOfWindow;
+        if (window_end && !obuf_request->can_push()) {
+            ++m_k.accumulator_stall_cycles;
+            show(0, 0, 2);
+            return false;
+        }
+        if (p.kind == StepCmd::Normal) {
+            const int n = m_net->lanes_busy_in_cycle(p.valid, p.cycle);
+            const int act = __builtin_popcountll(p.groups);
+            m_k.valid_macs += int64_t(n) * act;
+            m_k.acc_updates += int64_t(n) * act;
+            m_k.idle_group_lane_slots += int64_t(G - act) * L;
+            m_k.idle_pack_lane_slots += int64_t(act) * (L - n);
+            lanes = n * act;
+            busy = act;
+            if (m_plan->values()) accumulate_values(p);
+        }
+        if (window_end) {
+            const int w = p.window;
+            const int n = int(m_plan->window_store_accesses(w, m_real_items));
+            BufRequest rq;
+            rq.kind = BufRequest::Write;
+            rq.accesses = n;
+            rq.first_bank = int((int64_t(w) * n) % m_cfg.buffers.output.banks);
+            rq.tag = uint32_t(m_set + 1);
+            obuf_request->push(rq);
+            m_set_busy[size_t(m_set)] = 1;
+            if (m_plan->values()) {
+                m_plan->store_window(w, m_items, m_set);
+                clear_accumulators(m_set);
+            }
+            m_set = (m_set + 1) % m_sets;
+        }
+    } else if (p.kind == StepCmd::Normal) {
+        const bool step_end = p.cycle + 1 == p.cycles;
+        if (step_end && !obuf_request->can_push()) {
+            ++m_k.accumulator_stall_cycles;
+            show(0, 0, 2);
+            return false;
+        }
+        for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+            const int g = __builtin_ctzll(gb);
+            const uint64_t vg = p.valid & m_plan->grad_bits(p.window, m_items[size_t(g)]);
+            if (!vg) continue;
+            const int n = m_net->lanes_busy_in_cycle(vg, p.cycle);
+            ++busy;
+            lanes += n;
+            m_k.valid_macs += n;
+            m_k.adder_tree_adds += n;
+            m_k.idle_pack_lane_slots += L - n;
+        }
+        m_k.idle_group_lane_slots += int64_t(G - busy) * L;
+        if (m_plan->values()) accumulate_values(p);
+        if (step_end) {
+            const int n = int(m_plan->dw_rmw_accesses());
+            BufRequest rq;
+            rq.kind = BufRequest::Rmw;
+            rq.accesses = n;
+            rq.first_bank = int((int64_t(p.line) * m_plan->kernel_s() + p.s) * n % m_cfg.buffers.output.banks);
+            rq.tag = kRmwTag;
+            obuf_request->push(rq);
+            ++m_rmw_pending;
+        }
+    }
+    if (p.flags & StepCmd::LastOfTile) m_tile_end = true;
+    show(lanes, busy, 0);
+    return true;
+}
+
+void PeArray::accumulate_values(const LanePacket& p) {
+    const PassEngine& plan = *m_plan;
+    LayerValues& v = *plan.values();
+    const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
+    if (plan.pass() != Pass::WG) {
+        m_net->route(p.valid, p.cycle, m_lane_pos);
+        for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+            const int g = __builtin_ctzll(gb);
+            const float wv = plan.weight_value(m_items[size_t(g)], x, r, s);
+            for (int ln = 0; ln < m_lanes; ++ln) {
+                const int pos = m_lane_pos[size_t(ln)];
+                if (pos < 0) continue;
+                const int back = m_net->scatter(p.valid, ln, pos);  // bi-directional switches
+                mac(m_set, g, back, wv, plan.source_value(p.window, pos, x, r, s));
+            }
+        }
+        return;
+    }
+    m_products.resize(size_t(m_lanes));
+    const int C = plan.group_mask().C, S = plan.kernel_s();
+    for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+        const int g = __builtin_ctzll(gb);
+        const int item = m_items[size_t(g)];
+        const uint64_t vg = p.valid & plan.grad_bits(p.window, item);
+        if (!vg) continue;
+        m_net->route(vg, p.cycle, m_lane_pos);
+        int n = 0;
+        for (int ln = 0; ln < m_lanes; ++ln)
+            if (m_lane_pos[size_t(ln)] >= 0)
+                m_products[size_t(n++)] = plan.source_value(p.window, m_lane_pos[size_t(ln)], x, r, s) *
+                                          plan.grad_value(p.window, m_lane_pos[size_t(ln)], item);
+        if (n == 0) continue;  // this group's operands ended in an earlier cycle of the step
+        v.grad_w[((size_t(item) * C + x) * R + r) * S + s] += reduce(m_products.data(), n);
+    }
+}
+
+void PeArray::tick() {
+    if (m_woken) {  // woken by a packet between edges: it is visible at the next edge
+        m_woken = false;
+        return;
+    }
+    if (reset.read()) {
+        do_reset();
+        return;
+    }
+    while (obuf_response->can_pop()) {
+        const BufResponse a = obuf_response->pop();
+        if (a.tag == kRmwTag) --m_rmw_pending;
+        else m_set_busy[size_t(a.tag - 1)] = 0;
+    }
+    const size_t last = size_t(m_depth - 1);
+    bool advance = true;
+    if (m_pipe_valid[last]) {
+        if (accumulate(m_pipe[last])) {
+            m_pipe_valid[last] = 0;
+            --m_in_flight;
+        } else {
+            advance = false;
+        }
+    } else {
+        show(0, 0, 0);
+    }
+    if (advance) {
+        for (size_t i = last; i > 0; --i) {
+            m_pipe[i] = m_pipe[i - 1];
+            m_pipe_valid[i] = m_pipe_valid[i - 1];
+        }
+        m_pipe_valid[0] = 0;
+        if (packets_in->can_pop()) {
+            m_pipe[0] = packets_in->pop();
+            m_pipe_valid[0] = 1;
+            ++m_in_flight;
+        }
+    }
+    bool writing = m_rmw_pending > 0;
+    for (uint8_t b : m_set_busy) writing |= b != 0;
+    if (m_tile_end && m_in_flight == 0 && !writing && done_out->can_push()) {
+        done_out->push(TileDone{m_tile});
+        m_tile_end = false;
+    }
+    if (m_in_flight == 0 && !m_tile_end && !writing && !packets_in->can_pop()) {
+        show(0, 0, 0);
+        m_woken = true;
+        next_trigger(packets_in->data_written_event());
+    }
+}
 
 }  // namespace swpu

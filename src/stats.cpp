@@ -13,7 +13,8 @@ const char* to_string(Pass p) {
 }
 
 #define SWPU_COUNTERS(X)                                                                          \
-    X(cycles) X(compute_cycles) X(dropped_step_cycles) X(stall_dram_cycles) X(buffer_stall_cycles) X(reorder_cycles)     \
+    X(cycles) X(compute_cycles) X(dropped_step_cycles) X(marker_cycles) X(stall_dram_cycles) X(buffer_stall_cycles) X(mask_load_cycles)     \
+    X(operand_wait_cycles) X(backpressure_cycles) X(accumulator_stall_cycles) X(bank_conflict_cycles) X(reorder_cycles)     \
     X(vector_cycles) X(dense_macs) X(valid_macs) X(steps) X(steps_dropped) X(lane_slots)         \
     X(idle_group_lane_slots) X(idle_pack_lane_slots) X(switch_traversals) X(switch_hops)         \
     X(scatter_traversals) X(crossbar_routes) X(index_reads) X(zero_detects) X(mask_reads)        \

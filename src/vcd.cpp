@@ -1,5 +1,6 @@
 #include "swpu/vcd.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -20,21 +21,11 @@ VcdWriter::VcdWriter(sc_core::sc_module_name name, const std::string& file, Swpu
         if (!probe) throw std::runtime_error(m_file + ": cannot write");
     }
     std::remove((m_file + ".tmp").c_str());
-    ChipSignals& s = chip.signals();
-    auto add_i = [&](const char* name, int width, sc_core::sc_signal<int>& sig) {
-        m_vars.push_back({name, "", width, &sig, nullptr});
-    };
-    auto add_b = [&](const char* name, const sc_core::sc_signal_in_if<bool>& sig) { m_vars.push_back({name, "", 1, nullptr, &sig}); };
-    add_i("phase", 3, s.phase);
-    add_i("layer", 8, s.layer);
-    add_i("ctrl_state", 2, s.ctrl_state);
-    add_i("groups_busy", 8, s.groups_busy);
-    add_i("lanes_valid", 16, s.lanes_valid);
-    add_i("segments_busy", 8, s.segments_busy);
-    add_b("stall", s.stall);
-    add_b("reorder_busy", s.reorder_busy);
-    add_b("dram_busy", chip.dma.busy_signal);
-    for (size_t i = 0; i < m_vars.size(); ++i) m_vars[i].id = std::string(1, char('"' + i));
+    for (const TracedSignal& t : chip.traced_signals()) m_vars.push_back({t.scope, t.name, "", t.width, t.isig, t.bsig});
+    for (size_t i = 0; i < m_vars.size(); ++i) {  // identifiers: printable ASCII from '"', two characters past 93
+        const size_t a = i % 93, b = i / 93;
+        m_vars[i].id = std::string(1, char('"' + a)) + (b ? std::string(1, char('"' + b - 1)) : "");
+    }
     m_at_start.assign(m_vars.size(), 0);
     SC_HAS_PROCESS(VcdWriter);
     SC_METHOD(record);
@@ -86,10 +77,19 @@ void VcdWriter::close() {
     o << "$comment clock period " << m_period_ps << " ps; window cycles " << m_start << " to " << m_end
       << " $end\n";
     o << "$scope module swpu $end\n$var wire 1 ! clk $end\n";
-    for (const auto& v : m_vars) {
-        o << "$var wire " << v.width << " " << v.id << " " << v.name;
-        if (v.width > 1) o << " [" << v.width - 1 << ":0]";
-        o << " $end\n";
+    // One scope per unit, in the order the chip lists them.
+    std::vector<std::string> scopes;
+    for (const auto& v : m_vars)
+        if (std::find(scopes.begin(), scopes.end(), v.scope) == scopes.end()) scopes.push_back(v.scope);
+    for (const auto& sc : scopes) {
+        o << "$scope module " << sc << " $end\n";
+        for (const auto& v : m_vars) {
+            if (v.scope != sc) continue;
+            o << "$var wire " << v.width << " " << v.id << " " << v.name;
+            if (v.width > 1) o << " [" << v.width - 1 << ":0]";
+            o << " $end\n";
+        }
+        o << "$upscope $end\n";
     }
     o << "$upscope $end\n$enddefinitions $end\n";
     const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle());

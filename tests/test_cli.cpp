@@ -257,13 +257,15 @@ TEST_F(CliTest, HelpListsTheMainOptions) {
 }
 
 TEST_F(CliTest, PrintConfigPrintsTheEffectiveConfig) {
-    const ProcResult r = run("--config configs/swpu.json --print-config --set chip.voltage=0.7 --set compaction.routing=crossbar");
+    const ProcResult r = run("--config configs/swpu.json --print-config --set chip.voltage=0.7 --engine fast "
+                             "--set compaction.routing=crossbar");
     ASSERT_EQ(r.status, 0) << r.err;
     json j;
     ASSERT_NO_THROW(j = json::parse(r.out)) << r.out;
     swpu::ChipConfig expected;
     expected.chip.voltage = 0.7;
     expected.compaction.routing = "crossbar";
+    expected.simulation.engine = "fast";
     EXPECT_EQ(j, expected.to_json());
     EXPECT_FALSE(fs::exists(dir / "out")) << "--print-config wrote the default out directory";
 }

@@ -207,13 +207,15 @@ TEST(ConfigDefaults, CommentKeysAndCommentsAreIgnored) {
 }
 
 TEST(ConfigDefaults, PartialFileKeepsTheOtherDefaults) {
-    const ChipConfig c = config_from_json_text(R"({"pe_array": {"lanes": 8}, "compaction": {"routing": "crossbar"}})",
-                                               "partial.json");
+    const ChipConfig c = config_from_json_text(
+        R"({"pe_array": {"lanes": 8}, "compaction": {"routing": "crossbar"}, "simulation": {"engine": "fast"}})",
+        "partial.json");
     EXPECT_EQ(c.pe_array.lanes, 8);
     EXPECT_EQ(c.compaction.routing, "crossbar");
     ChipConfig expected;
     expected.pe_array.lanes = 8;
     expected.compaction.routing = "crossbar";
+    expected.simulation.engine = "fast";
     EXPECT_EQ(c.to_json(), expected.to_json());
 }
 
@@ -222,6 +224,7 @@ TEST(ConfigDefaults, EffectiveConfigRoundTripsThroughJson) {
     c.chip.voltage = 0.8;
     c.chip.frequency_mhz = 300.0;
     c.compaction.routing = "crossbar";
+    c.simulation.engine = "fast";  // the crossbar machine runs on the fast engine
     c.simulation.seed = 12345678901234ull;
     c.workload.input_density = 0.4;
     const ChipConfig back = config_from_json_text(c.to_json().dump(), "roundtrip.json");
@@ -373,8 +376,24 @@ TEST(ConfigOverride, GoodOverridesChangeTheField) {
     EXPECT_EQ(c.source_file, kDefaultConfig);
 }
 
+// The cycle engine models the lockstep log-routing datapath; the crossbar machine is refused there
+// with a message that names the way out.
+TEST(ConfigValidate, CrossbarNeedsTheFastEngine) {
+    ChipConfig c;
+    try {
+        apply_override(c, "compaction.routing=crossbar");
+        FAIL() << "crossbar routing accepted on the cycle engine";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.path, "simulation.engine");
+        EXPECT_NE(e.reason.find("--engine fast"), std::string::npos) << e.reason;
+    }
+    EXPECT_EQ(c.compaction.routing, "log");  // a refused override changes nothing
+}
+
 TEST(ConfigOverride, BareWordIsAString) {
     ChipConfig c;
+    apply_override(c, "simulation.engine=fast");
+    EXPECT_EQ(c.simulation.engine, "fast");
     apply_override(c, "compaction.routing=crossbar");
     EXPECT_EQ(c.compaction.routing, "crossbar");
     apply_override(c, "workload.network=resnet18-imagenet");

@@ -34,7 +34,7 @@ struct Case {
     int shape;
     PruneMode mode;
     Pass pass;
-    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1"
+    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast"
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -57,10 +57,11 @@ std::vector<Case> all_cases() {
     for (int s = 0; s < int(std::size(kShapes)); ++s)
         for (PruneMode m : modes)
             for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, m, p, ""});
-    // Variants on a subset: reorder off, crossbar routing, DBL off, one connected segment.
+    // Variants on a subset: reorder off, crossbar routing, DBL off, one connected segment, and the
+    // fast engine (the default is the cycle engine).
     for (int s : {1, 2, 4, 6})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG})
-            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1"})
+            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1", "fast"})
                 v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, p, var});
     return v;
 }
@@ -73,6 +74,7 @@ TEST_P(Functional, MatchesEigenReference) {
     ChipConfig cfg;
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
+    if (cs.variant == "crossbar" || cs.variant == "fast") cfg.simulation.engine = "fast";
     if (cs.variant == "crossbar") cfg.compaction.routing = "crossbar";
     if (cs.variant == "nodbl") cfg.dbl.enabled = false;
     if (cs.variant == "d1") cfg.compaction.segments = 1;
@@ -127,9 +129,11 @@ TEST_P(Functional, MatchesEigenReference) {
     EXPECT_EQ(bad, 0);
     // Every useful product is performed exactly once; nothing else is.
     EXPECT_EQ(k.valid_macs, int64_t(std::llround(macs)));
-    // Lane-slot identity: every lane slot is a MAC, an idle group's lane, an unfilled lane or a dropped step.
+    // Lane-slot identity: every lane slot is a MAC, an idle group's lane, an unfilled lane, a dropped
+    // step or a window marker.
     EXPECT_EQ(k.lane_slots, k.valid_macs + k.idle_group_lane_slots + k.idle_pack_lane_slots +
-                                int64_t(cfg.pe_array.groups) * cfg.pe_array.lanes * (k.dropped_step_cycles + k.buffer_stall_cycles));
+                                int64_t(cfg.pe_array.groups) * cfg.pe_array.lanes *
+                                    (k.dropped_step_cycles + k.marker_cycles + k.buffer_stall_cycles));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPassesModesShapes, Functional, testing::ValuesIn(all_cases()), case_name);

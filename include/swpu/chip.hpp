@@ -10,6 +10,7 @@
 
 #include <systemc>
 
+#include "swpu/channel.hpp"
 #include "swpu/compaction_network.hpp"
 #include "swpu/config.hpp"
 #include "swpu/dbl_controller.hpp"
@@ -35,6 +36,14 @@ struct ChipSignals {
     sc_core::sc_signal<bool> reorder_busy{"reorder_busy"};
 };
 
+// A signal the VCD writer records: its module scope, name and bit width.
+struct TracedSignal {
+    std::string scope, name;
+    int width;
+    const sc_core::sc_signal_in_if<int>* isig;
+    const sc_core::sc_signal_in_if<bool>* bsig;
+};
+
 class SwpuChip : public sc_core::sc_module {
 public:
     SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg);
@@ -55,9 +64,15 @@ public:
     const ChipConfig& config() const { return m_cfg; }
     sc_core::sc_time clock_period() const { return m_period; }
     ChipSignals& signals() { return m_sig; }
+    // What the VCD shows: the controller's block-level state, and one scope per clocked unit with its
+    // state (cycle engine) or the step model's per-cycle summary (fast engine).
+    std::vector<TracedSignal> traced_signals();
     int64_t now_cycle() const { return int64_t(sc_core::sc_time_stamp().value() / m_period.value()); }
 
     // Sub-blocks.
+    std::unique_ptr<sc_core::sc_clock> clock;  // cycle engine: the one clock at f(V)
+    sc_core::sc_signal<bool> clock_off{"clock_off"};  // fast engine: the units' clock input, never toggling
+    sc_core::sc_signal<bool> reset{"reset"};
     Dram dram;
     Dma dma;
     GlobalBuffer weight_buffer, activation_buffer, output_buffer;
@@ -66,6 +81,17 @@ public:
     CompactionNetwork compaction_network;
     PeArray pe_array;
     VectorUnit vector_unit;
+
+    // Channels between the datapath units (cycle engine), with the hardware's depths.
+    Fifo<TileCmd> tile_cmd;
+    Fifo<TileDone> tile_done;
+    Fifo<BufRequest> line_req, weight_req, obuf_req;
+    Fifo<BufResponse> line_resp, weight_resp, obuf_resp;
+    Fifo<StepCmd> steps;
+    Fifo<int> line_credits;
+    Fifo<LanePacket> lane_packets;
+    Fifo<ReorderCmd> reorder_cmd;
+    Fifo<int> reorder_done;
 
 private:
     class Ticker;
@@ -76,11 +102,18 @@ private:
     LayerPassResult run_vector(const VectorWork& vw, const std::string& layer, Pass pass);
     LayerPassResult run_reorder(const Layer& layer, const WeightMask& mask, Pass pass, std::vector<int>& order);
     void wait_cycles(int64_t n);
+    void monitor_fifos();
+    int64_t run_tile_clocked(PassEngine& eng, const Tile& t, int index);
+    void collect_unit_counters(Counters& k);
     bool ticking(int64_t from) const;
     void set_block(int phase, int layer, int state);
 
     const ChipConfig& m_cfg;
     sc_core::sc_time m_period;
+    static constexpr int kTracedFifos = 5;
+    sc_core::sc_signal<int> m_fifo_occupancy[kTracedFifos];
+    bool m_trace_fifos = false;
+    sc_core::sc_event m_monitor_start;
     ChipSignals m_sig;
     const Trace* m_trace = nullptr;
     const Layer* m_single_layer = nullptr;

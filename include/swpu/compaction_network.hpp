@@ -8,14 +8,26 @@
 // pace: cycles = max_d ceil(valid_d / (L/D)). Driven in reverse, the same switches return each
 // product to its original position (scatter). The crossbar instead routes any candidate to any of
 // the L lanes: cycles = ceil(valid / L), with one per-weight index read per operand.
+//
+// Clocked behaviour (cycle engine): the input stage takes a step from the DBL controller when its
+// line is in a line register (a read response of the activation buffer) and its weight word has
+// arrived (a response of the weight buffer); it then emits one lane packet per cycle for the step's
+// cycles into the log stages, modelled as `stages` pipeline registers (at least one: the output
+// register). A full PE-array input freezes the stages (back-pressure). A dropped step (DBL off)
+// spends one input cycle and emits nothing; a window marker (a window without steps) spends one
+// cycle so that its write-back is triggered. When a line's last step leaves the input stage its line
+// register is free and a credit returns to the DBL controller.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <systemc>
 
+#include "swpu/channel.hpp"
 #include "swpu/config.hpp"
+#include "swpu/datapath_messages.hpp"
 #include "swpu/stats.hpp"
 
 namespace swpu {
@@ -29,7 +41,28 @@ struct CompactionCost {
 
 class CompactionNetwork : public sc_core::sc_module {
 public:
+    sc_core::sc_in<bool> clk;
+    sc_core::sc_in<bool> reset;
+    In<StepCmd> steps_in;          // from the DBL controller
+    In<BufResponse> line_in;       // line data from the activation buffer
+    In<BufResponse> weight_in;     // weight words from the weight buffer
+    Out<LanePacket> packets_out;   // to the PE array
+    Out<int> credit_out;           // line registers freed, back to the DBL controller
+
+    sc_core::sc_signal<int> stage_valid{"stage_valid"};  // pipeline registers holding a packet
+    sc_core::sc_signal<int> input_state{"input_state"};  // 0 idle, 1 step, 2 wait line, 3 wait weight, 4 frozen
+
     CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg);
+
+    // Cycle engine: the pass of the next tile (configuration register).
+    void configure(const PassEngine* plan, const std::vector<int>& items);
+    Counters take_counters();
+    std::string debug_state() const {
+        return "compaction_network: step " + std::to_string(m_step_j) + "/" + std::to_string(m_step_cycles) +
+               ", in stages " + std::to_string(m_in_pipe) + ", line loaded " + std::to_string(m_line_loaded) +
+               ", steps visible " + std::to_string(steps_in->visible()) + ", lines visible " +
+               std::to_string(line_in->visible()) + ", weights visible " + std::to_string(weight_in->visible()) + "; ";
+    }
 
     bool crossbar() const { return m_crossbar; }
     int window() const { return m_window; }
@@ -92,8 +125,26 @@ public:
     static int hops_of_segment(uint64_t seg);
 
 private:
+    void tick();
+    void input_stage();
+    void start_step(const StepCmd& st);
+    void show_state(int state);
+
+    // Cycle engine state.
+    const PassEngine* m_plan = nullptr;
+    std::vector<int> m_items;
+    std::vector<LanePacket> m_pipe;
+    std::vector<uint8_t> m_pipe_valid;
+    int m_in_pipe = 0;
+    StepCmd m_step;
+    int m_step_cycles = 0, m_step_j = 0;  // j < cycles: a step is being emitted
+    bool m_line_loaded = false;
+    bool m_woken = false;
+    int m_shown_state = -1, m_shown_valid = -1;
+    Counters m_k;
+
     bool m_crossbar;
-    int m_window, m_segments, m_seg_width, m_lanes, m_lanes_per_seg, m_stages;
+    int m_window, m_segments, m_seg_width, m_lanes, m_groups, m_lanes_per_seg, m_stages;
     uint64_t m_seg_mask;
     std::vector<uint16_t> m_seg_table;  // hops per segment pattern when the segment is <= 16 wide
     int m_cycles_of[65];                // cycles to drain n packed operands of a segment

@@ -17,8 +17,9 @@ namespace swpu {
 
 struct BufferConfig {
     int kib = 128;        // capacity
-    int banks = 8;        // independent banks (each one access per cycle)
+    int banks = 8;        // independent banks (each one read and one write per cycle)
     int width_bits = 256; // bits per bank access
+    int read_latency = 1; // cycles from a read's bank access to its data at the requester
 };
 
 struct ChipConfig {
@@ -37,11 +38,16 @@ struct ChipConfig {
         int lanes = 16;
         std::string mult_format = "fp16";
         std::string acc_format = "fp32";
+        int multiplier_latency = 3;   // FP16 multiplier pipeline stages
+        int reduce_latency = 4;       // WG adder-tree pipeline stages
+        int accumulator_sets = 2;     // accumulator register files per group (window double buffering)
+        int input_fifo_depth = 2;     // lane-packet FIFO between the network and the array
     } pe_array;
     struct Compaction {
         int window = 64;
         int segments = 4;
         std::string routing = "log";  // "log" (log-stage compaction + bi-directional switches) or "crossbar"
+        int step_fifo_depth = 4;      // steps queued between the DBL controller and the network
     } compaction;
     struct Reorder {
         bool enabled = true;
@@ -50,6 +56,8 @@ struct ChipConfig {
     } reorder_unit;
     struct Dbl {
         bool enabled = true;
+        int line_buffers = 4;         // line registers: lines read ahead of the network
+        int mask_words_per_cycle = 4; // 64-bit mask words the controller reads per cycle
     } dbl;
     struct Buffers {
         BufferConfig weight{128, 8, 256};
@@ -81,6 +89,7 @@ struct ChipConfig {
         int mask_update_ops = 3;
     } vector_unit;
     struct Simulation {
+        std::string engine = "cycle";  // "cycle" (clocked units) or "fast" (step-level model)
         std::string mode = "timing";  // "timing" or "functional"
         bool time_skip = true;
         uint64_t seed = 1;
@@ -143,6 +152,7 @@ struct ChipConfig {
     int lanes_per_segment() const { return pe_array.lanes / compaction.segments; }
     int window_per_segment() const { return compaction.window / compaction.segments; }
     bool functional() const { return simulation.mode == "functional"; }
+    bool cycle_engine() const { return simulation.engine == "cycle"; }
     SyntheticParams synthetic_params() const;
 
     nlohmann::json to_json() const;  // the effective configuration, every field

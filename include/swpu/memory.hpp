@@ -10,13 +10,16 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include <systemc>
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/multi_passthrough_target_socket.h>
 
+#include "swpu/channel.hpp"
 #include "swpu/config.hpp"
+#include "swpu/datapath_messages.hpp"
 #include "swpu/stats.hpp"
 
 namespace swpu {
@@ -89,22 +92,69 @@ private:
     sc_core::sc_time m_clock;
 };
 
-// A global buffer: capacity, banks and access counts. The values themselves live in the tile
-// operands the controller hands to the datapath (see docs/architecture.md, functional mode).
+// A global buffer: capacity, banks and ports. The values themselves live in the tile operands the
+// controller hands to the datapath (see docs/architecture.md, functional mode).
+//
+// Clocked behaviour (cycle engine): requesters are bound to the request/response multiports in
+// pairs (client i: request port i, response port i). Each bank has one read and one write port:
+// per cycle it serves one read access and one write access. A request's words go to consecutive
+// banks; in a cycle a request is served as far as its banks are free, and the rest waits (a word
+// whose bank another requester holds this cycle is a bank conflict). Clients are served
+// round-robin. A read's response leaves `read_latency` cycles after its last word, a write's one
+// cycle after; a read-modify-write reads now and writes its banks `read_latency + 1` cycles later
+// (the adder in between), and answers then. The DMA fills and drains the other half of a double
+// buffer through its own port, so it never meets these requests.
 class GlobalBuffer : public sc_core::sc_module {
 public:
-    GlobalBuffer(sc_core::sc_module_name name, const BufferConfig& cfg, bool double_buffered);
+    enum class Role { Weight, Activation, Output };
+
+    sc_core::sc_in<bool> clk;
+    sc_core::sc_in<bool> reset;
+    sc_core::sc_port<FifoInIf<BufRequest>, 0> request;     // one binding per client
+    sc_core::sc_port<FifoOutIf<BufResponse>, 0> response;  // same order
+
+    sc_core::sc_signal<int> requests_active{"requests_active"};
+    sc_core::sc_signal<int> conflicts{"conflicts"};  // words that waited for a bank this cycle
+
+    GlobalBuffer(sc_core::sc_module_name name, const BufferConfig& cfg, bool double_buffered, Role role);
     int64_t capacity_bytes() const { return m_capacity; }
     int64_t half_bytes() const { return m_double ? m_capacity / 2 : m_capacity; }
     int width_bits() const { return m_width; }
     int banks() const { return m_banks; }
     // Accesses needed to move `bits` through this buffer's port.
     int64_t accesses_for_bits(int64_t bits) const { return (bits + m_width - 1) / m_width; }
+    Counters take_counters();
 
 private:
+    struct Active {
+        BufRequest rq;
+        int done = 0;
+        bool busy = false;
+    };
+    struct Due {
+        int64_t cycle;
+        int client;
+        uint32_t tag;
+    };
+    void tick();
+    void count(BufRequest::Kind kind, int words);
+
     int64_t m_capacity;
-    int m_width, m_banks;
+    int m_width, m_banks, m_latency;
     bool m_double;
+    Role m_role;
+    uint64_t m_period_ps;
+    std::vector<Active> m_active;
+    std::vector<int> m_read_owner, m_write_owner;     // this cycle's holder of each bank's ports
+    std::vector<std::vector<uint8_t>> m_write_reserved;  // RMW writes booked for future cycles (ring)
+    std::deque<Due> m_due;
+    int m_rr = 0;
+    bool m_woken = false;
+    sc_core::sc_event_or_list m_any_request;
+    int m_shown_active = -1, m_shown_conflicts = -1;
+    Counters m_k;
+
+    void end_of_elaboration() override;
 };
 
 }  // namespace swpu

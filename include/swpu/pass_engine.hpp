@@ -58,6 +58,33 @@ public:
     // Runs the steps of one tile; returns its compute cycles. With a probe, the per-cycle activity
     // is reported cycle by cycle (ticking mode); counts are identical either way.
     int64_t run_tile(const Tile& t, Counters& k, CycleProbe* probe);
+    // Fast engine: the cycles the clocked datapath spends around a tile's compute cycles (fill of
+    // the read and issue path, drain of the network, multiplier and write-back), from the same rules.
+    int64_t tile_fill_drain(const Tile& t) const;
+
+    // The plan as the clocked units of the cycle engine read it (both engines share it).
+    Pass pass() const { return m_pass; }
+    int lines() const { return m_lines; }
+    int kernel_s() const { return m_g.S; }
+    int kernel_r() const { return m_g.R; }
+    int items() const { return m_g.Gd; }
+    // Operand valid bits of window w at line (x*R + r) and kernel position s.
+    uint64_t valid(int w, int line, int s) const { return m_valid[(size_t(w) * m_lines + line) * m_g.S + s]; }
+    // WG: output-gradient valid bits of window w for item (filter) `item`.
+    uint64_t grad_bits(int w, int item) const { return m_grad_window[size_t(w) * m_g.Gd + item]; }
+    void cluster_items(int cluster, std::vector<int>& items) const;
+    const WeightMask& group_mask() const { return *m_group_mask; }
+    int window_positions(int w) const;
+    int64_t line_read_accesses(int w) const;         // activation-buffer words of one line of window w
+    int64_t weight_fetch_accesses() const { return m_weight_fetch_accesses; }  // one step's weight word
+    int64_t window_store_accesses(int w, int real_items) const;  // FF/BP: results of a window
+    int64_t dw_rmw_accesses() const;                 // WG: the G gradient accumulators of one (line, s)
+    LayerValues* values() const { return m_values; }
+    float source_value(int w, int pos, int x, int r, int s) const;
+    float grad_value(int w, int pos, int item) const;
+    float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
+    // FF/BP: the window's results from accumulator set `set` of the PE array into the layer values.
+    void store_window(int w, const std::vector<int>& items, int set);
 
 private:
     struct Geometry {
@@ -74,13 +101,7 @@ private:
     void build_tiles();
     uint64_t source_bits(int n, int x, int srow, int off, int j0, int len) const;
     void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
-    int window_positions(int w) const;
-    void cluster_items(int cluster, std::vector<int>& items) const;
     int64_t weight_bytes_for(const std::vector<int>& items) const;
-    float source_value(int w, int pos, int x, int r, int s) const;
-    float grad_value(int w, int pos, int item) const;
-    float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
-    void store_window(int w, const std::vector<int>& items);
 
     template <bool Log, bool Reduce, bool Functional>
     int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);

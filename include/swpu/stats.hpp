@@ -18,8 +18,14 @@ struct Counters {
     int64_t cycles = 0;            // wall cycles of this unit of work (compute + stalls)
     int64_t compute_cycles = 0;    // cycles the PE array issued steps
     int64_t dropped_step_cycles = 0;  // DBL off: fetch cycles of steps no group needed
+    int64_t marker_cycles = 0;     // network cycles of window markers (a window without steps)
     int64_t stall_dram_cycles = 0; // waiting for a DMA load (or store drain)
     int64_t buffer_stall_cycles = 0;  // buffer ports could not serve the groups' reads in time
+    int64_t mask_load_cycles = 0;  // DBL controller reading a new cluster's mask words
+    int64_t operand_wait_cycles = 0;  // network input idle inside a tile: line data or weight word not yet there
+    int64_t backpressure_cycles = 0;  // network frozen: the PE array did not take its packet
+    int64_t accumulator_stall_cycles = 0;  // PE array waiting for a free accumulator set or output-buffer port
+    int64_t bank_conflict_cycles = 0;  // buffer requests that waited a cycle for a bank another requester held
     int64_t reorder_cycles = 0;    // hamming clustering when masks changed
     int64_t vector_cycles = 0;     // non-conv work on the vector unit
     // Work.

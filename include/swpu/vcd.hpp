@@ -23,7 +23,7 @@ public:
 
 private:
     struct Var {
-        std::string name, id;
+        std::string scope, name, id;
         int width;
         const sc_core::sc_signal_in_if<int>* isig;
         const sc_core::sc_signal_in_if<bool>* bsig;
