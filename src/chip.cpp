@@ -257,7 +257,6 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         k.abuf_writes += t.abuf_fill_accesses;
         set_block(phase, layer_index, 2);
         const int64_t c0 = now_cycle();
-        const int64_t mask0 = k.mask_load_cycles;
         if (m_cfg.cycle_engine()) {
             run_tile_clocked(eng, t, int(i));
         } else if (ticking(c0)) {
@@ -267,11 +266,11 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
             m_sig.lanes_valid.write(0);
             m_sig.groups_busy.write(0);
             m_sig.segments_busy.write(0);
+            wait_cycles(eng.tile_wall() - cyc);  // the datapath's fill, drain and stalls around the compute
         } else {
-            wait_cycles(eng.run_tile(t, k, nullptr));
+            eng.run_tile(t, k, nullptr);
+            wait_cycles(eng.tile_wall());  // its compute cycles plus the datapath's fill, drain and stalls
         }
-        // Fast engine: the mask load, fill and drain the clocked datapath spends around the compute.
-        if (!m_cfg.cycle_engine()) wait_cycles(k.mask_load_cycles - mask0 + eng.tile_fill_drain(t));
         if (!m_cfg.dma.double_buffering && i + 1 < tiles.size()) load(i + 1);
         if (t.store_bytes > 0) {
             dma.submit(t.store_bytes, true);

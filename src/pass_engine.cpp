@@ -1,6 +1,7 @@
 #include "swpu/pass_engine.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <stdexcept>
 
 namespace swpu {
@@ -23,6 +24,118 @@ inline uint64_t extract_bits(const uint64_t* row, int nbits, int start, int len)
 
 inline int floor_mod(int x, int m) { int r = x % m; return r < 0 ? r + m : r; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The fast engine's timeline of one tile on the clocked datapath, step by step (not cycle by cycle):
+// the same rules as the units (docs/architecture.md, cycle rules). The DBL controller issues a step
+// per cycle, at most `fifo` ahead of the network; line reads go ahead as far as the line registers
+// allow (a register frees when its line's last step leaves the network's input); a read occupies the
+// bank cycles of its words and answers after the read latency. The network starts a step when the
+// step, its weight word and (first step of a line) its line are there, and emits one packet per
+// cycle. The PE array accumulates a packet stages + 1 + multiplier latency cycles after its
+// emission, waits for a free accumulator set at a window's start and for the output buffer's request
+// queue at a WG step's end; a wait longer than the lane FIFO absorbs holds the network back.
+class TileTimeline {
+public:
+    TileTimeline(const ChipConfig& cfg, int stages, Pass pass)
+        : m_fifo(cfg.compaction.step_fifo_depth), m_lines(cfg.dbl.line_buffers), m_slack(cfg.pe_array.input_fifo_depth - 1),
+          m_pipe(std::max(1, stages) + 1 + cfg.pe_array.multiplier_latency + (pass == Pass::WG ? cfg.pe_array.reduce_latency : 0)),
+          m_sets(cfg.pe_array.accumulator_sets), m_abanks(cfg.buffers.activation.banks), m_wbanks(cfg.buffers.weight.banks),
+          m_obanks(cfg.buffers.output.banks), m_la(cfg.buffers.activation.read_latency),
+          m_lw(cfg.buffers.weight.read_latency), m_lo(cfg.buffers.output.read_latency) {}
+
+    void begin(int64_t mask_cycles) {
+        m_dbl0 = 1 + mask_cycles;
+        m_issue = m_dbl0 - 1;
+        m_net_end = 0;
+        m_wbuf_free = m_abuf_free = m_obuf_free = 0;
+        m_pops.clear();
+        m_wstarts.clear();
+        m_line_ends.clear();
+        m_line_issue = m_dbl0 - 1;
+        m_set_free.assign(size_t(m_sets), 0);
+        m_set = 0;
+        m_pe_next = 0;
+        m_last_acc = 0;
+        m_end = 0;
+        m_rmw_starts.clear();
+        m_window_start = true;
+        m_line_ready = 0;
+    }
+    // A step of `cycles` network cycles; `line_words` > 0 when it starts a line (its read's words).
+    void step(int64_t line_words, int64_t weight_words, int cycles, int64_t rmw_words) {
+        int64_t issue = std::max(m_issue + 1, m_dbl0);
+        if (int(m_pops.size()) >= m_fifo) issue = std::max(issue, m_pops[m_pops.size() - size_t(m_fifo)] + 1);
+        if (weight_words && int(m_wstarts.size()) >= m_fifo)
+            issue = std::max(issue, m_wstarts[m_wstarts.size() - size_t(m_fifo)] + 1);
+        m_issue = issue;
+        int64_t start = std::max(m_net_end + 1, issue + 1);
+        if (weight_words) {
+            const int64_t ws = std::max(issue + 1, m_wbuf_free);
+            const int64_t occ = (weight_words + m_wbanks - 1) / m_wbanks;
+            m_wbuf_free = ws + occ;
+            m_wstarts.push_back(ws);
+            start = std::max(start, ws + occ + m_lw);
+        }
+        if (line_words) {
+            // The read was issued when a line register was free (its line m_lines back has ended).
+            int64_t il = std::max(m_line_issue + 1, m_dbl0);
+            if (int(m_line_ends.size()) >= m_lines) il = std::max(il, m_line_ends[m_line_ends.size() - size_t(m_lines)] + 1);
+            m_line_issue = il;
+            const int64_t ls = std::max(il + 1, m_abuf_free);
+            const int64_t occ = (line_words + m_abanks - 1) / m_abanks;
+            m_abuf_free = ls + occ;
+            start = std::max(start, ls + occ + m_la);
+        }
+        start = std::max(start, m_net_block);
+        m_pops.push_back(start);
+        m_net_end = start + cycles - 1;
+        // The PE array: in order, one packet per cycle, after the pipeline.
+        int64_t a0 = std::max(start + m_pipe, m_pe_next);
+        if (m_window_start) a0 = std::max(a0, m_set_free[size_t(m_set)]);
+        m_window_start = false;
+        int64_t a_last = a0 + cycles - 1;
+        if (rmw_words) {  // the read-modify-write waits for a slot of the request queue
+            if (int(m_rmw_starts.size()) >= m_sets) a_last = std::max(a_last, m_rmw_starts[m_rmw_starts.size() - size_t(m_sets)] + 1);
+            const int64_t rs = std::max(a_last + 1, m_obuf_free);
+            const int64_t occ = (rmw_words + m_obanks - 1) / m_obanks;
+            m_obuf_free = rs + occ;
+            m_rmw_starts.push_back(rs);
+            m_end = std::max(m_end, rs + occ + m_lo + 1);
+        }
+        // A PE wait beyond what the lane FIFO absorbs holds the network's next step back.
+        const int64_t wait = a_last - (m_net_end + m_pipe);
+        m_net_block = wait > m_slack ? m_net_end + 1 + (wait - m_slack) : 0;
+        m_pe_next = a_last + 1;
+        m_last_acc = a_last;
+        m_end = std::max(m_end, a_last);
+    }
+    void end_line() { m_line_ends.push_back(m_net_end); }
+    // FF/BP: the window's results write back from its accumulator set.
+    void end_window(int64_t store_words) {
+        const int64_t ws = std::max(m_last_acc + 1, m_obuf_free);
+        const int64_t occ = (store_words + m_obanks - 1) / m_obanks;
+        m_obuf_free = ws + occ;
+        m_set_free[size_t(m_set)] = ws + occ + 1;
+        m_end = std::max(m_end, ws + occ + 1);
+        m_set = (m_set + 1) % m_sets;
+        m_window_start = true;
+    }
+    void next_window_start() { m_window_start = true; }
+    // Cycles from the controller's command to the PE array's done (both handshake registers).
+    int64_t wall() const { return m_end; }
+
+private:
+    int m_fifo, m_lines, m_slack;
+    int64_t m_pipe;
+    int m_sets, m_abanks, m_wbanks, m_obanks, m_la, m_lw, m_lo;
+    int64_t m_dbl0 = 0, m_issue = 0, m_net_end = 0, m_net_block = 0;
+    int64_t m_wbuf_free = 0, m_abuf_free = 0, m_obuf_free = 0, m_line_issue = 0, m_line_ready = 0;
+    std::deque<int64_t> m_pops, m_wstarts, m_line_ends, m_rmw_starts;
+    std::vector<int64_t> m_set_free;
+    int m_set = 0;
+    int64_t m_pe_next = 0, m_last_acc = 0, m_end = 0;
+    bool m_window_start = true;
+};
 
 }  // namespace
 
@@ -491,12 +604,16 @@ template <bool Log, bool Reduce, bool Functional>
 int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe) {
     std::vector<int> items;
     cluster_items(t.cluster, items);
+    int64_t mask_cycles = 0;
     if (m_loaded_cluster != t.cluster) {
         const int64_t words0 = k.mask_reads;
         m_dbl.load_cluster(*m_group_mask, items, k);
-        k.mask_load_cycles += m_dbl.mask_load_cycles(k.mask_reads - words0);
+        mask_cycles = m_dbl.mask_load_cycles(k.mask_reads - words0);
+        k.mask_load_cycles += mask_cycles;
         m_loaded_cluster = t.cluster;
     }
+    TileTimeline tl(m_cfg, m_net.stages(), m_pass);
+    tl.begin(mask_cycles);
     const Geometry& g = m_g;
     const int G = m_G, L = m_L, S = g.S;
     const bool dbl = m_dbl.enabled();
@@ -518,8 +635,9 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     // zero-detected, then dropped: it spends one issue cycle.
     auto drop_step = [&](auto& read_line) {
         if (dbl) return;
-        read_line();
+        const int64_t lw = read_line();
         if (!Reduce) k.wbuf_reads += wf;  // WG steps take no weight word
+        if (Log) tl.step(lw, Reduce ? 0 : wf, 1, 0);
         k.zero_detects += G;
         ++k.steps_dropped;
         ++k.dropped_step_cycles;
@@ -545,10 +663,11 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
             // The DBL controller reads a line only when one of its steps issues (or, DBL off, is
             // fetched and dropped); a line whose every position has an empty window is never read.
             bool line_read_done = false;
-            auto read_line = [&]() {
-                if (line_read_done) return;
+            auto read_line = [&]() -> int64_t {  // the words of the read when this step starts the line
+                if (line_read_done) return 0;
                 line_read_done = true;
                 k.abuf_reads += line_read;  // one read, broadcast to every group of the cluster
+                return line_read;
             };
             if constexpr (!Log) {
                 // Decoupled groups work on different lines at different times: each group reads
@@ -627,10 +746,11 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         drop_step(read_line);
                         continue;
                     }
-                    read_line();
+                    const int64_t lw = read_line();
                     if (!dbl) k.zero_detects += G;
                     k.wbuf_reads += wf;
                     const int c = m_cost_cycles[idx];
+                    tl.step(lw, wf, c, 0);
                     const int val = m_cost_valid[idx];
                     ++k.steps;
                     k.valid_macs += int64_t(val) * act;
@@ -690,9 +810,10 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         drop_step(read_line);
                         continue;
                     }
-                    read_line();
+                    const int64_t lw = read_line();
                     if (!dbl) k.zero_detects += G;
                     ++k.steps;
+                    tl.step(lw, 0, maxc, rmw);
                     int busy_groups = 0;
                     for (int gi = 0; gi < G; ++gi) {
                         if (!cg[gi]) continue;
@@ -736,6 +857,7 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     }
                 }
             }
+            if (Log && line_read_done) tl.end_line();
         }
         if constexpr (!Log) {
             int64_t maxc = 0;
@@ -762,17 +884,22 @@ int64_t PassEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
             ++cycles;
             ++k.marker_cycles;
             if (probe) probe->cycle(0, 0, 0);
+            if (Log) tl.step(0, 0, 1, 0);
         }
         if (!Reduce) {
             // Results of the window leave the accumulators for the output buffer.
             int real = 0;
             for (int it : items) real += it >= 0;
             k.obuf_writes += window_store_accesses(w, real);
+            if (Log) tl.end_window(window_store_accesses(w, real));
             if constexpr (Functional) store_window(w, items, 0);
         }
     }
     k.compute_cycles += cycles;
     k.lane_slots += int64_t(G) * L * cycles;
+    // The tile's wall cycles on the clocked datapath: the timeline (log routing), or the compute
+    // cycles plus the mask load and the fill/drain of the datapath (crossbar machine).
+    m_tile_wall = Log ? tl.wall() : cycles + mask_cycles + tile_fill_drain(t);
     return cycles;
 }
 

@@ -61,6 +61,8 @@ public:
     // Fast engine: the cycles the clocked datapath spends around a tile's compute cycles (fill of
     // the read and issue path, drain of the network, multiplier and write-back), from the same rules.
     int64_t tile_fill_drain(const Tile& t) const;
+    // Fast engine: the last run_tile's wall cycles on the clocked datapath (>= its compute cycles).
+    int64_t tile_wall() const { return m_tile_wall; }
 
     // The plan as the clocked units of the cycle engine read it (both engines share it).
     Pass pass() const { return m_pass; }
@@ -139,6 +141,7 @@ private:
     std::string m_note;
     std::vector<int> m_lane_pos;
     int m_loaded_cluster = -1;
+    int64_t m_tile_wall = 0;
 };
 
 }  // namespace swpu
