@@ -172,7 +172,7 @@ int64_t SwpuChip::run_tile_clocked(PassEngine& eng, const Tile& t, int index) {
     // the PE array reports its last result written.
     std::vector<int> items;
     eng.cluster_items(t.cluster, items);
-    compaction_network.configure(&eng, items);
+    compaction_network.configure(eng.pass(), &eng, items);
     pe_array.configure(&eng, &compaction_network, items, index);
     const int64_t c0 = now_cycle();
     while (!tile_cmd.can_push()) sc_core::wait(tile_cmd.data_read_event());

@@ -41,7 +41,9 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
     dont_initialize();
 }
 
-void CompactionNetwork::configure(const PassEngine* plan, const std::vector<int>& items) {
+void CompactionNetwork::configure(Pass pass, const PassEngine* plan, const std::vector<int>& items) {
+    if (pass == Pass::WG && !plan) throw std::logic_error("compaction network: WG needs the plan's gradient bits");
+    m_pass = pass;
     m_plan = plan;
     m_items = items;
 }
@@ -63,7 +65,7 @@ void CompactionNetwork::start_step(const StepCmd& st) {
     m_step_cycles = 1;  // a dropped step or a window marker spends one input cycle
     if (st.kind != StepCmd::Normal) return;
     const int act = __builtin_popcountll(st.groups);
-    if (m_plan->pass() != Pass::WG) {
+    if (m_pass != Pass::WG) {
         const CompactionCost c = cost(st.valid);
         m_step_cycles = c.cycles;
         m_k.switch_traversals += int64_t(c.valid) * m_stages;
@@ -102,7 +104,7 @@ void CompactionNetwork::input_stage() {
             line_in->pop();
             m_line_loaded = true;
         }
-        if (st.kind != StepCmd::Marker && m_plan->pass() != Pass::WG) {
+        if (st.kind != StepCmd::Marker && m_pass != Pass::WG) {
             if (!weight_in->can_pop()) {
                 ++m_k.operand_wait_cycles;
                 show_state(3);

@@ -54,8 +54,9 @@ public:
 
     CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg);
 
-    // Cycle engine: the pass of the next tile (configuration register).
-    void configure(const PassEngine* plan, const std::vector<int>& items);
+    // Cycle engine: the pass of the next tile and the cluster in the groups (configuration
+    // registers). The plan supplies WG's per-group gradient bits (may be null for FF/BP).
+    void configure(Pass pass, const PassEngine* plan, const std::vector<int>& items);
     Counters take_counters();
     std::string debug_state() const {
         return "compaction_network: step " + std::to_string(m_step_j) + "/" + std::to_string(m_step_cycles) +
@@ -131,6 +132,7 @@ private:
     void show_state(int state);
 
     // Cycle engine state.
+    Pass m_pass = Pass::FF;
     const PassEngine* m_plan = nullptr;
     std::vector<int> m_items;
     std::vector<LanePacket> m_pipe;
