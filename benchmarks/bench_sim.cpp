@@ -2,7 +2,8 @@
 //   bench_sim layer     FF of a ResNet-18-sized conv layer (layer3: 256x256x3x3 on 8x8, batch 4)
 //   bench_sim cifar     a whole ResNet-18 CIFAR training iteration (batch 1, all passes)
 //   bench_sim imagenet  a whole ResNet-18 ImageNet training iteration (batch 1, all passes)
-// Options: --tick (tick every clock cycle instead of skipping time per tile), --functional.
+// Options: --engine cycle|fast (default cycle: the clocked units), --tick (fast engine: tick every
+// clock cycle instead of skipping time per tile), --functional.
 // Prints one JSON line: simulated cycles, host seconds of the simulation (sc_start), cycles per
 // host second, and peak resident memory. benchmarks/run_benchmarks.sh repeats and takes medians.
 #include <chrono>
@@ -20,9 +21,11 @@
 int sc_main(int argc, char* argv[]) {
     std::string scenario = argc > 1 ? argv[1] : "cifar";
     bool tick = false, functional = false;
+    std::string engine = "cycle";
     for (int i = 2; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--tick")) tick = true;
         else if (!std::strcmp(argv[i], "--functional")) functional = true;
+        else if (!std::strcmp(argv[i], "--engine") && i + 1 < argc) engine = argv[++i];
         else {
             std::fprintf(stderr, "bench_sim: unknown option %s\n", argv[i]);
             return 2;
@@ -30,6 +33,7 @@ int sc_main(int argc, char* argv[]) {
     }
     swpu::ChipConfig cfg = swpu::load_config(std::string(SWPU_SOURCE_DIR) + "/configs/swpu.json");
     cfg.simulation.time_skip = !tick;
+    cfg.simulation.engine = engine;
     if (functional) cfg.simulation.mode = "functional";
     swpu::Trace trace;
     swpu::SyntheticParams p = cfg.synthetic_params();
@@ -65,9 +69,9 @@ int sc_main(int argc, char* argv[]) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    std::printf("{\"scenario\": \"%s\", \"mode\": \"%s\", \"simulated_cycles\": %lld, \"host_seconds\": %.4f, "
+    std::printf("{\"scenario\": \"%s\", \"engine\": \"%s\", \"mode\": \"%s\", \"simulated_cycles\": %lld, \"host_seconds\": %.4f, "
                 "\"cycles_per_second\": %.0f, \"trace_generation_seconds\": %.4f, \"peak_rss_mb\": %.1f}\n",
-                scenario.c_str(), tick ? "tick" : (functional ? "functional" : "skip"),
+                scenario.c_str(), engine.c_str(), tick ? "tick" : (functional ? "functional" : "timing"),
                 (long long)chip.total_cycles(), s, double(chip.total_cycles()) / s, gen_s, ru.ru_maxrss / 1024.0);
     return 0;
 }

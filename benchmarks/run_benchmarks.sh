@@ -12,7 +12,11 @@ run() {
   for _ in $(seq "$repeat"); do out+=("$(build/bench_sim "$@")"); done
   printf '%s\n' "${out[@]}" | /usr/bin/python3 benchmarks/summarize.py "$name"
 }
-run "layer3 conv FF, batch 4" layer
-run "ResNet-18 CIFAR iteration" cifar
-run "ResNet-18 ImageNet iteration" imagenet
-run "CIFAR iteration, ticking" cifar --tick
+run "cycle engine: layer3 conv FF, batch 4" layer
+run "cycle engine: layer3 conv FF, batch 4, functional" layer --functional
+run "cycle engine: ResNet-18 CIFAR iteration" cifar
+run "cycle engine: ResNet-18 ImageNet iteration" imagenet
+run "fast engine: layer3 conv FF, batch 4" layer --engine fast
+run "fast engine: ResNet-18 CIFAR iteration" cifar --engine fast
+run "fast engine: ResNet-18 ImageNet iteration" imagenet --engine fast
+run "fast engine: CIFAR iteration, ticking" cifar --engine fast --tick
