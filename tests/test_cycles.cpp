@@ -146,6 +146,7 @@ void PrintTo(const ModeCase& m, std::ostream* os) {
 }
 
 class Exactness : public testing::TestWithParam<ModeCase> {};
+class CycleExactness : public testing::TestWithParam<ModeCase> {};
 
 // Counters of one (layer, pass) run on a fresh chip in a child process (functional mode computes
 // values too).
@@ -177,7 +178,6 @@ TEST_P(Exactness, TimingEqualsFunctional) {
 // Fast engine: time skipping advances SystemC time once per tile; ticking waits every clock cycle.
 // Both must give identical cycle and action counts. (The cycle engine always ticks.)
 TEST_P(Exactness, SkippingEqualsTicking) {
-    if (std::string(GetParam().engine) == "cycle") GTEST_SKIP() << "time skipping is a fast-engine mode";
     const Layer l = conv_layer(24, 10, 3, 3, 12, 12, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::SubStructured, 0.6, 0.5, 0.5, 13);
     const std::string a = counts_of(GetParam(), l, w, 1, false, true), b = counts_of(GetParam(), l, w, 1, false, false);
@@ -189,6 +189,8 @@ const ModeCase kModeCases[] = {
     {Pass::FF, "log", true, "fast"},  {Pass::BP, "log", true, "fast"},  {Pass::WG, "log", true, "fast"},
     {Pass::FF, "log", false, "fast"}, {Pass::BP, "log", false, "fast"}, {Pass::WG, "log", false, "fast"},
     {Pass::FF, "crossbar", false, "fast"}, {Pass::BP, "crossbar", true, "fast"}, {Pass::WG, "crossbar", false, "fast"},
+};
+const ModeCase kCycleCases[] = {
     {Pass::FF, "log", true, "cycle"},  {Pass::BP, "log", true, "cycle"},  {Pass::WG, "log", true, "cycle"},
     {Pass::FF, "log", false, "cycle"}, {Pass::BP, "log", false, "cycle"}, {Pass::WG, "log", false, "cycle"},
 };
@@ -199,6 +201,17 @@ std::string mode_name(const testing::TestParamInfo<ModeCase>& i) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Passes, Exactness, testing::ValuesIn(kModeCases), mode_name);
+
+// The cycle engine: timing mode and functional mode give identical cycles and counts too.
+TEST_P(CycleExactness, TimingEqualsFunctional) {
+    const Layer l = conv_layer(40, 12, 3, 3, 9, 9, 2, 1);
+    const LayerWork w = random_work(l, 2, PruneMode::SubStructured, 0.7, 0.5, 0.4, 11);
+    const std::string a = counts_of(GetParam(), l, w, 2, false, true), b = counts_of(GetParam(), l, w, 2, true, true);
+    EXPECT_NE(a.find("total_cycles"), std::string::npos) << a;
+    EXPECT_EQ(a, b);
+}
+
+INSTANTIATE_TEST_SUITE_P(Passes, CycleExactness, testing::ValuesIn(kCycleCases), mode_name);
 
 // A whole training iteration (narrow ResNet-18, CIFAR form) ticked and skipped: identical.
 TEST(Cycles, WholeIterationSkippingEqualsTicking) {
