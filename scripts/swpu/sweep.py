@@ -101,7 +101,7 @@ class Sweep:
     """A sweep: the base run (sim, config, trace, base sets, extra args) and where it writes."""
 
     def __init__(self, sim, config, trace, base_sets, out, extra_args=(), timeout=None,
-                 prog="sweep", quiet=False):
+                 prog="sweep", quiet=False, dir_by_point=False):
         self.sim, self.config, self.trace = sim, config, trace
         self.base_sets = list(base_sets)
         self.out = os.path.abspath(out)
@@ -111,6 +111,8 @@ class Sweep:
         self.config_sha = simulator.file_sha256(config)
         self.trace_hash = simulator.tree_sha256(trace)[:16] if trace else "synthetic"
         self.git_commit = simulator.git_commit()
+        # points/<point id>/ (readable names, for sweep.py) or points/<key>/ (the default)
+        self.dir_by_point = dir_by_point
 
     def merged_sets(self, point_sets):
         m = dict(self.base_sets)
@@ -124,7 +126,8 @@ class Sweep:
 
     def task(self, point_id, point_sets):
         k = self.key(point_sets)
-        return {"key": k, "point": point_id, "dir": os.path.join(self.out, "points", k),
+        d = os.path.join(self.out, "points", point_id if self.dir_by_point else k)
+        return {"key": k, "point": point_id, "dir": d,
                 "cmd": simulator.command(self.sim, self.config, self.merged_sets(point_sets),
                                          self.trace, extra=self.extra_args),
                 "timeout": self.timeout}
@@ -159,20 +162,24 @@ class Sweep:
         row["worker"] = rec.get("worker", "")
         return row
 
-    def write_table(self, path, param_columns, tasks, records, params, extra_columns=()):
+    def write_table(self, path, param_columns, tasks, records, params, row_hook=None):
         rows = [self.row(t, records[t["key"]], params[t["key"]])
                 for t in tasks if t["key"] in records]
+        if row_hook:
+            for r in rows:
+                row_hook(r)
         counts = []
         for r in rows:
             for k in r:
                 if k.startswith("count_") and k not in counts:
                     counts.append(k)
-        columns = (["point", "key"] + list(param_columns) + list(extra_columns) + ["status", "error"]
+        columns = (["point", "key"] + list(param_columns) + ["status", "error"]
                    + METRIC_COLUMNS + energy_columns(rows) + counts + PROVENANCE_COLUMNS)
         files.write_csv_atomic(path, columns, rows)
         return rows
 
-    def run(self, points, cluster, param_columns, table="results.csv", on_progress=None):
+    def run(self, points, cluster, param_columns, table="results.csv", on_progress=None,
+            row_hook=None):
         """points: [(point_id, [(k, v), ...], {column: value})]. Runs the unfinished ones on the
         cluster ('local', N) / ('tcp', address); writes OUT/<table>. Returns (rows, stats)."""
         os.makedirs(os.path.join(self.out, "points"), exist_ok=True)
@@ -214,13 +221,13 @@ class Sweep:
             if on_progress:
                 on_progress(stats)
             if time.monotonic() - last_write[0] > 10:  # a killed sweep still leaves a table
-                self.write_table(table_path, param_columns, tasks, records, params)
+                self.write_table(table_path, param_columns, tasks, records, params, row_hook)
                 last_write[0] = time.monotonic()
 
         if todo:
             run_on_dask(todo, cluster, self.prog, on_record)
         stats["seconds"] = time.monotonic() - t0
-        rows = self.write_table(table_path, param_columns, tasks, records, params)
+        rows = self.write_table(table_path, param_columns, tasks, records, params, row_hook)
         stats["failed_total"] = sum(1 for r in rows if r["status"] != "ok")
         sys.stderr.write("%s: %d points (%d skipped as finished, %d ran in %.1f s, %d failed in "
                          "all); wrote %s\n" % (self.prog, stats["points"], stats["skipped"],
