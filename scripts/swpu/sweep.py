@@ -149,6 +149,7 @@ class Sweep:
         row["status"] = rec.get("status", "failed")
         row["error"] = rec.get("error", "")
         row.update(rec.get("metrics") or {})
+        row["iterations"] = rec.get("iterations", "")
         p = rec.get("pricing") or {}
         for a in p.get("actions", []):
             if "count" in a:
@@ -162,7 +163,8 @@ class Sweep:
         row["worker"] = rec.get("worker", "")
         return row
 
-    def write_table(self, path, param_columns, tasks, records, params, row_hook=None):
+    def write_table(self, path, param_columns, tasks, records, params, row_hook=None,
+                    extra_columns=()):
         rows = [self.row(t, records[t["key"]], params[t["key"]])
                 for t in tasks if t["key"] in records]
         if row_hook:
@@ -174,12 +176,13 @@ class Sweep:
                 if k.startswith("count_") and k not in counts:
                     counts.append(k)
         columns = (["point", "key"] + list(param_columns) + ["status", "error"]
-                   + METRIC_COLUMNS + energy_columns(rows) + counts + PROVENANCE_COLUMNS)
+                   + METRIC_COLUMNS + ["iterations"] + list(extra_columns) + energy_columns(rows)
+                   + counts + PROVENANCE_COLUMNS)
         files.write_csv_atomic(path, columns, rows)
         return rows
 
     def run(self, points, cluster, param_columns, table="results.csv", on_progress=None,
-            row_hook=None):
+            row_hook=None, extra_columns=()):
         """points: [(point_id, [(k, v), ...], {column: value})]. Runs the unfinished ones on the
         cluster ('local', N) / ('tcp', address); writes OUT/<table>. Returns (rows, stats)."""
         os.makedirs(os.path.join(self.out, "points"), exist_ok=True)
@@ -221,13 +224,15 @@ class Sweep:
             if on_progress:
                 on_progress(stats)
             if time.monotonic() - last_write[0] > 10:  # a killed sweep still leaves a table
-                self.write_table(table_path, param_columns, tasks, records, params, row_hook)
+                self.write_table(table_path, param_columns, tasks, records, params, row_hook,
+                                         extra_columns)
                 last_write[0] = time.monotonic()
 
         if todo:
             run_on_dask(todo, cluster, self.prog, on_record)
         stats["seconds"] = time.monotonic() - t0
-        rows = self.write_table(table_path, param_columns, tasks, records, params, row_hook)
+        rows = self.write_table(table_path, param_columns, tasks, records, params, row_hook,
+                                         extra_columns)
         stats["failed_total"] = sum(1 for r in rows if r["status"] != "ok")
         sys.stderr.write("%s: %d points (%d skipped as finished, %d ran in %.1f s, %d failed in "
                          "all); wrote %s\n" % (self.prog, stats["points"], stats["skipped"],
