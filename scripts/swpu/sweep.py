@@ -261,12 +261,15 @@ def open_client(cluster):
     import dask
     from dask.distributed import Client, LocalCluster
     import cloudpickle
-    from . import __name__ as pkg_name
-    # Ship this package's functions by value: a dask-worker started elsewhere needs no PYTHONPATH.
-    try:
-        cloudpickle.register_pickle_by_value(sys.modules[pkg_name])
-    except (AttributeError, ValueError):
-        pass
+    # Ship this package's code by value: a dask-worker started elsewhere needs no PYTHONPATH.
+    # (Dask looks the task function's own module up in cloudpickle's registry, so every
+    # submodule is registered, not only the package.)
+    for name, mod in list(sys.modules.items()):
+        if mod is not None and (name == __package__ or name.startswith(__package__ + ".")):
+            try:
+                cloudpickle.register_pickle_by_value(mod)
+            except (AttributeError, ValueError):
+                pass
     dask.config.set({"distributed.worker.daemon": False})
     kind, arg = cluster
     if kind == "local":
