@@ -100,6 +100,36 @@ def positive_float(text):
     return x
 
 
+def int_list(text):
+    """Comma-separated integers (empty entries ignored)."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated integers, got %r" % text)
+
+
+def unit_float(text):
+    """A number in [0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number in [0, 1], got %r" % text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("expected a number in [0, 1], got %r" % text)
+    return v
+
+
+def nonneg_float(text):
+    """A finite number >= 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number >= 0, got %r" % text)
+    if not v >= 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError("expected a number >= 0, got %r" % text)
+    return v
+
+
 def cluster_spec(text):
     """--cluster: 'local' (local worker processes, one per core), 'local:N' (N workers) or
     'tcp://HOST:PORT' (an existing dask-scheduler). Returns ('local', N or None) or
