@@ -8,8 +8,10 @@ the three), each design run on every workload (default: ResNet-18 CIFAR and Imag
 --designs K picks K designs from the space, seeded: the config's own design (the paper's, for
 configs/swpu.json) first, then a shuffled walk that keeps the designs the simulator accepts
 (`--print-config` refuses e.g. lanes > window). All points run as Dask tasks (--cluster), resume
-when rerun, and land in OUT/results.csv; then OUT/pareto.csv (the front of each workload) and
-OUT/pareto.png (all designs, the fronts, the config's design marked).
+when rerun, and land in OUT/results.csv; then OUT/pareto.csv (the front of each workload, the
+config's design listed too) and OUT/pareto.png (all designs, the fronts, the config's design
+marked); with --energy chip, OUT/pareto_chip.csv and .png. A rerun with other plot options
+re-simulates nothing.
 
     scripts/dse.py --config configs/swpu.json --designs 100 --out out/dse
 
@@ -177,6 +179,7 @@ def main(argv=None):
             raise cli.UsageError("--workloads %r: empty or repeated entry" % args.workloads)
         for w in workloads:
             cli.effective_config(sim, config, sets + [("workload.network", w)])
+        extra = cli.engine_args(sim, config, args.engine)
         designs, refused, own, space = pick_designs(args, sim, config, sets, base_cfg)
     except cli.UsageError as e:
         cli.die_usage(PROG, str(e))
@@ -193,7 +196,6 @@ def main(argv=None):
             cols = dict(zip(DESIGN_COLUMNS, d))
             cols.update(design=did, workload=w)
             points.append(("%s_%s" % (did, w), ps, cols))
-    extra = ["--engine", args.engine] if args.engine else []
     sw = Sweep(sim, config, None, sets, out, extra, args.timeout, PROG, args.quiet)
     params = ["design", "workload"] + DESIGN_COLUMNS
 
@@ -221,20 +223,22 @@ def main(argv=None):
     cols = (["workload", "design"] + DESIGN_COLUMNS + ["cycles_per_iter", "total_uj_per_iter",
                                                       "chip_uj_per_iter", "on_front", "point",
                                                       "key", "git_commit", "config_hash", "engine"])
-    write_csv_atomic(os.path.join(out, "pareto.csv"), cols, front_rows)
+    stem = "pareto" if args.energy == "total" else "pareto_chip"
+    write_csv_atomic(os.path.join(out, stem + ".csv"), cols, front_rows)
     if not args.no_plot:
         subtitle = "swpu-sim %s, %d designs x %d workloads, G x L = %d%s" % (
             os.path.basename(config), len(designs), len(workloads), own[0] * own[1] if not args.macs
             else args.macs, (", " + " ".join("%s=%s" % kv for kv in sets)) if sets else "")
-        plot(os.path.join(out, "pareto.png"), rows, fronts, workloads, ecol, own_ids, subtitle)
+        plot(os.path.join(out, stem + ".png"), rows, fronts, workloads, ecol, own_ids, subtitle)
     wall = time.monotonic() - t_start
     ran = stats["ran"]
     rate = ran / stats["seconds"] * 3600 if ran and stats["seconds"] > 0 else 0.0
-    sys.stderr.write("%s: %d points ran in %.1f s of simulation (%.0f points/hour), %.1f s in "
-                     "all; fronts: %s; wrote %s\n" % (
-                         PROG, ran, stats["seconds"], rate, wall,
+    speed = ("%d points ran in %.1f s (%.0f points/hour)" % (ran, stats["seconds"], rate) if ran
+             else "nothing to run")
+    sys.stderr.write("%s: %s, %.1f s in all; fronts: %s; wrote %s\n" % (
+                         PROG, speed, wall,
                          ", ".join("%s %d" % (w, len(fronts[w])) for w in workloads),
-                         os.path.join(out, "pareto.csv")))
+                         os.path.join(out, stem + ".csv")))
     return 1 if stats["failed_total"] else 0
 
 

@@ -49,6 +49,7 @@ def main(argv=None):
             raise cli.UsageError("%s given both as --param and --set" % ", ".join(clash))
         cfg = cli.effective_config(sim, config, sets, trace)
         cli.check_paths_exist(cfg, [k for k, _ in params], "--param")
+        extra = cli.engine_args(sim, config, args.engine, trace)
     except cli.UsageError as e:
         cli.die_usage(PROG, str(e))
 
@@ -59,7 +60,6 @@ def main(argv=None):
     for i, combo in enumerate(combos):
         ps = list(zip(keys, combo))
         points.append(("%0*d_%s" % (width, i, cli.slug(ps)), ps))
-    extra = ["--engine", args.engine] if args.engine else []
 
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)

@@ -215,12 +215,12 @@ def main(argv=None):
         cfg = cli.effective_config(sim, config, sets, trace)
         chip = cfg["chip"]
         voltages = voltage_list(args, chip)
+        extra = cli.engine_args(sim, config, args.engine, trace)
     except cli.UsageError as e:
         cli.die_usage(PROG, str(e))
 
     points = make_points(voltages, fractions,
                          lambda v: simulator.f_max_mhz(sim, config, sets, v, trace))
-    extra = ["--engine", args.engine] if args.engine else []
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     csv_path = os.path.join(out, "sweep_vf.csv")

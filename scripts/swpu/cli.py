@@ -221,6 +221,19 @@ def effective_config(sim, config, sets, trace=None):
         raise UsageError(str(e))
 
 
+def engine_args(sim, config, engine, trace=None):
+    """The simulator arguments of --engine NAME ([] without it), after checking that this
+    simulator takes them (`--print-config` with them)."""
+    if not engine:
+        return []
+    extra = ["--engine", engine]
+    try:
+        simulator.ask(sim, simulator.command(sim, config, (), trace)[1:] + extra, "--print-config")
+    except simulator.SimulatorError as e:
+        raise UsageError("--engine %s: %s" % (engine, e))
+    return extra
+
+
 def config_has_path(cfg, path):
     node = cfg
     for part in path.split("."):

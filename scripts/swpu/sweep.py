@@ -12,7 +12,8 @@ runs only the others, so a killed sweep resumes where it stopped; failed points 
 OUT/results.csv (atomic, rewritten as points finish) has one row per point of the sweep:
 point, key, the swept parameters, status, error, the summary figures, energy_<component>_uj,
 count_<component>.<action>, and the provenance git_commit, config_hash (of the effective
-config), trace_hash, engine, sim_sha256, seconds.
+config), trace_hash, engine, sim_sha256, seconds, worker; git_commit is the repository's state
+(`git describe --dirty`) when the point ran.
 """
 
 import os
@@ -47,7 +48,7 @@ def run_task(task):
     cmd = task["cmd"] + ["--out", d, "-q"]
     files.write_text_atomic(os.path.join(d, "cmd.txt"), simulator.quote(cmd) + "\n")
     rec = {"key": task["key"], "point": task["point"], "cmd": task["cmd"], "status": "failed",
-           "error": "",
+           "error": "", "git_commit": task.get("git_commit", ""),
            "seconds": 0.0, "worker": socket.gethostname() + ":%d" % os.getpid()}
     t0 = time.monotonic()
     env = dict(os.environ)
@@ -130,7 +131,7 @@ class Sweep:
         return {"key": k, "point": point_id, "dir": d,
                 "cmd": simulator.command(self.sim, self.config, self.merged_sets(point_sets),
                                          self.trace, extra=self.extra_args),
-                "timeout": self.timeout}
+                "timeout": self.timeout, "git_commit": self.git_commit}
 
     def finished(self, task):
         """The record of an ok point of an earlier run of this sweep, else None."""
@@ -154,7 +155,7 @@ class Sweep:
         for a in p.get("actions", []):
             if "count" in a:
                 row["count_%s.%s" % (a["component"], a["action"])] = a["count"]
-        row["git_commit"] = self.git_commit
+        row["git_commit"] = rec.get("git_commit") or self.git_commit  # where the point ran
         row["config_hash"] = rec.get("config_hash", "")
         row["trace_hash"] = self.trace_hash
         row["engine"] = rec.get("engine", "")

@@ -234,3 +234,20 @@ def test_dse_bad_arguments_exit_2(tmp_path, args, msg):
     assert p.returncode == 2, p.stderr
     assert msg in p.stderr
     assert not os.path.exists(out)
+
+
+@needs_sim
+def test_engine_is_passed_through_or_refused(tmp_path):
+    help_text = subprocess.run([SIM, "--help"], stdout=subprocess.PIPE, universal_newlines=True,
+                               timeout=30).stdout
+    out = str(tmp_path / "eng")
+    p = run(SWEEP, "--config", CONFIG, "--sim", SIM, "--cluster", "local:1", "--engine", "fast",
+            "--out", out, "--param", "workload.batch=1", *FAST)
+    if "--engine" in help_text:
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(out, "points", os.listdir(os.path.join(out, "points"))[0],
+                               "cmd.txt")) as f:
+            assert "--engine fast" in f.read()
+    else:  # this simulator has no --engine: refused before anything runs
+        assert p.returncode == 2 and "--engine fast" in p.stderr, p.stderr
+        assert not os.path.exists(out)
