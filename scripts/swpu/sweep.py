@@ -16,6 +16,7 @@ config), trace_hash, engine, sim_sha256, seconds, worker; git_commit is the repo
 (`git describe --dirty`) when the point ran.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -136,7 +137,8 @@ class Sweep:
     def finished(self, task):
         """The record of an ok point of an earlier run of this sweep, else None."""
         try:
-            rec = files_read_json(os.path.join(task["dir"], RECORD))
+            with open(os.path.join(task["dir"], RECORD)) as f:
+                rec = json.load(f)
         except (OSError, ValueError):
             return None
         if rec.get("key") != task["key"] or rec.get("status") != "ok":
@@ -240,12 +242,6 @@ class Sweep:
                                               stats["ran"], stats["seconds"],
                                               stats["failed_total"], table_path))
         return rows, stats
-
-
-def files_read_json(path):
-    import json
-    with open(path) as f:
-        return json.load(f)
 
 
 # ----------------------------------------------------------------------------- Dask
