@@ -9,6 +9,7 @@ import collections
 import json
 import os
 
+from .files import write_text_atomic
 from .simulator import REPO_ROOT
 
 SWPU_CONFIG = os.path.join(REPO_ROOT, "configs", "swpu.json")
@@ -177,9 +178,7 @@ def write_baselines(swpu_path=None, baseline_dir=None):
     written = []
     for name in BASELINES:
         path = baseline_path(name, baseline_dir)
-        with open(path, "w") as f:
-            json.dump(make_baseline(name, swpu), f, indent=2)
-            f.write("\n")
+        write_text_atomic(path, json.dumps(make_baseline(name, swpu), indent=2) + "\n")
         written.append(path)
     return written
 

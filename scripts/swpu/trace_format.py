@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from .files import write_atomic
+
 FORMAT = "swpu-trace"
 VERSION = 1
 MODES = ("dense", "structured", "unstructured", "shape-only", "line-only", "sub-structured")
@@ -115,7 +117,12 @@ def write_bitmap(trace_dir, relpath, bits):
     bits = np.asarray(bits)
     path = os.path.join(trace_dir, relpath)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path, np.packbits(bits.astype(bool).ravel()), allow_pickle=False)
+    packed = np.packbits(bits.astype(bool).ravel())
+
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, packed, allow_pickle=False)
+    write_atomic(path, save)
     return {"file": relpath, "shape": [int(d) for d in bits.shape]}
 
 
