@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_trace  # noqa: E402
+from swpu.files import write_text_atomic  # noqa: E402
 
 PAPER_GAIN = 0.501
 
@@ -199,9 +200,7 @@ def main(argv=None):
               % (100 * gain, 100 * PAPER_GAIN))
     print("total %.0f s" % result["elapsed_s"])
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
+        write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
         print("written %s" % args.out)
     return 0
 

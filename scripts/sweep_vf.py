@@ -4,8 +4,8 @@
 For each supply voltage V the chip runs at f_max(V) and, with --freq-fractions, also at
 fractions of it (chip.frequency_mhz = fraction * f_max(V)). f_max follows the alpha-power
 law f ~ (V - Vth)^a / V anchored at chip.f_max_mhz_at_vnom for chip.v_nom; vth, alpha and
-the anchors come from the effective config (`swpu-sim --config FILE --print-config --set
-...`). Writes OUT/sweep_vf.csv (one row per point, failed points included), the PNG plots
+the anchors are the simulator's own (f_max(V) from `swpu-sim --config FILE --set ...
+--print-pricing`). Writes OUT/sweep_vf.csv (one row per point, failed points included), the PNG plots
 OUT/efficiency_vs_voltage.png, throughput_vs_voltage.png, power_vs_voltage.png and
 energy_breakdown_vs_voltage.png, and each point's output under OUT/points/<id>/.
 See docs/sweeps.md.
@@ -24,7 +24,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import swpu_sweep as sw  # noqa: E402
+from swpu import cli, report, runner, simulator  # noqa: E402
+from swpu.files import save_figure_atomic, write_csv_atomic  # noqa: E402
 
 PROG = "sweep_vf.py"
 PLOTS = ["efficiency_vs_voltage.png", "throughput_vs_voltage.png", "power_vs_voltage.png",
@@ -39,31 +40,32 @@ def build_parser():
     ap.add_argument("--voltages", metavar="V1,V2,...", help="explicit list of supply voltages (V)")
     ap.add_argument("--vmin", type=float, metavar="V", help="lowest voltage (default chip.v_min)")
     ap.add_argument("--vmax", type=float, metavar="V", help="highest voltage (default chip.v_max)")
-    ap.add_argument("--steps", type=sw.positive_int, metavar="N",
+    ap.add_argument("--steps", type=cli.positive_int, metavar="N",
                     help="number of voltages from vmin to vmax, both included (default 10)")
     ap.add_argument("--freq-fractions", default="1.0", metavar="F1,F2,...",
                     help="fractions of f_max(V) to run at (default 1.0)")
     ap.add_argument("--no-plots", action="store_true", help="write the CSV only")
-    sw.add_common_arguments(ap)
+    cli.add_common_arguments(ap)
+    cli.add_cluster_arguments(ap)
     return ap
 
 
 def voltage_list(args, chip):
     if args.voltages is not None:
         if args.vmin is not None or args.vmax is not None or args.steps is not None:
-            raise sw.UsageError("give either --voltages or --vmin/--vmax/--steps, not both")
-        vs = sw.parse_float_list(args.voltages, "--voltages")
+            raise cli.UsageError("give either --voltages or --vmin/--vmax/--steps, not both")
+        vs = cli.parse_float_list(args.voltages, "--voltages")
     else:
         vmin = float(chip["v_min"]) if args.vmin is None else args.vmin
         vmax = float(chip["v_max"]) if args.vmax is None else args.vmax
         steps = 10 if args.steps is None else args.steps
         for name, x in (("--vmin", vmin), ("--vmax", vmax)):
             if not math.isfinite(x):
-                raise sw.UsageError("%s must be a finite number" % name)
+                raise cli.UsageError("%s must be a finite number" % name)
         if vmin > vmax:
-            raise sw.UsageError("--vmin %g is above --vmax %g" % (vmin, vmax))
+            raise cli.UsageError("--vmin %g is above --vmax %g" % (vmin, vmax))
         if steps == 1 and vmin != vmax:
-            raise sw.UsageError("--steps 1 needs --vmin == --vmax")
+            raise cli.UsageError("--steps 1 needs --vmin == --vmax")
         if vmin == vmax:
             vs = [vmin]
         else:
@@ -71,36 +73,37 @@ def voltage_list(args, chip):
             vs = [round(vmin + (vmax - vmin) * i / (steps - 1), 6) for i in range(steps)]
     for v in vs:
         if v <= 0:
-            raise sw.UsageError("voltage %g must be positive" % v)
+            raise cli.UsageError("voltage %g must be positive" % v)
     if len(set(vs)) != len(vs):
-        raise sw.UsageError("repeated voltage in the list")
+        raise cli.UsageError("repeated voltage in the list")
     return vs
 
 
 def fraction_list(text):
-    fs = sw.parse_float_list(text, "--freq-fractions")
+    fs = cli.parse_float_list(text, "--freq-fractions")
     for f in fs:
         if f <= 0:
-            raise sw.UsageError("--freq-fractions: %g must be positive" % f)
+            raise cli.UsageError("--freq-fractions: %g must be positive" % f)
     if len(set(fs)) != len(fs):
-        raise sw.UsageError("--freq-fractions: repeated value")
+        raise cli.UsageError("--freq-fractions: repeated value")
     return fs
 
 
-def make_points(voltages, fractions, chip):
-    """[(id, [(k, v), ...], meta)], meta = {voltage, freq_fraction, frequency_mhz}."""
+def make_points(voltages, fractions, f_max):
+    """[(id, [(k, v), ...], meta)], meta = {voltage, freq_fraction, frequency_mhz}; f_max(V) is
+    the simulator's (None where it cannot say)."""
     points = []
     width = max(3, len(str(len(voltages) * len(fractions) - 1)))
     i = 0
     for v in voltages:
-        fmax = sw.f_max_mhz(chip, v)
+        fmax = f_max(v) or 0.0
         for frac in fractions:
-            ps = [("chip.voltage", sw.fmt_num(v))]
+            ps = [("chip.voltage", cli.fmt_num(v))]
             freq = fmax * frac
             if frac != 1.0 and freq > 0:
                 # at fraction 1 the simulator picks f_max(V) itself
-                ps.append(("chip.frequency_mhz", sw.fmt_num(freq)))
-            pid = "%0*d_V%s_f%s" % (width, i, sw.fmt_num(v), sw.fmt_num(frac))
+                ps.append(("chip.frequency_mhz", cli.fmt_num(freq)))
+            pid = "%0*d_V%s_f%s" % (width, i, cli.fmt_num(v), cli.fmt_num(frac))
             points.append((pid, ps, {"voltage": v, "freq_fraction": frac,
                                      "frequency_mhz": freq if freq > 0 else ""}))
             i += 1
@@ -108,10 +111,6 @@ def make_points(voltages, fractions, chip):
 
 
 # ----------------------------------------------------------------------------- plots
-
-def _save(fig, path):
-    sw.write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-
 
 def write_plots(out, rows, fractions, subtitle):
     import matplotlib
@@ -141,7 +140,7 @@ def write_plots(out, rows, fractions, subtitle):
         if ok:
             ax.legend(fontsize=8)
         fig.tight_layout()
-        _save(fig, os.path.join(out, fname))
+        save_figure_atomic(fig, os.path.join(out, fname))
         plt.close(fig)
 
     line_plot("efficiency_vs_voltage.png", "effective_tflops_per_w", "effective TFLOPS/W (chip, excl. DRAM)",
@@ -154,7 +153,7 @@ def write_plots(out, rows, fractions, subtitle):
     # Stacked energy breakdown at one frequency fraction (1.0 if swept, else the first).
     frac = 1.0 if 1.0 in fractions else fractions[0]
     sel = sorted((r for r in ok if r["freq_fraction"] == frac), key=lambda r: r["voltage"])
-    comps = sw.energy_columns(sel)
+    comps = report.energy_columns(sel)
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if sel and comps:
         xs = list(range(len(sel)))
@@ -176,7 +175,7 @@ def write_plots(out, rows, fractions, subtitle):
     fig.suptitle(subtitle, fontsize=8, y=0.995)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, os.path.join(out, "energy_breakdown_vs_voltage.png"))
+    save_figure_atomic(fig, os.path.join(out, "energy_breakdown_vs_voltage.png"))
     plt.close(fig)
 
 
@@ -207,36 +206,53 @@ def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
     try:
-        sim, config, trace, sets = sw.resolve_common(args)
+        sim, config, trace, sets = cli.resolve_common(args)
         clash = [k for k, _ in sets if k in ("chip.voltage", "chip.frequency_mhz")]
         if clash:
-            raise sw.UsageError("--set %s: swept by this script; use --voltages/--freq-fractions"
-                                % clash[0])
+            raise cli.UsageError("--set %s: swept by this script; use --voltages/--freq-fractions"
+                                 % clash[0])
         fractions = fraction_list(args.freq_fractions)
-        cfg = sw.print_config(sim, config, sets, trace)
+        cfg = cli.effective_config(sim, config, sets, trace)
         chip = cfg["chip"]
         voltages = voltage_list(args, chip)
-    except sw.UsageError as e:
-        sw.die_usage(PROG, str(e))
+        extra = cli.engine_args(sim, config, args.engine, trace)
+    except cli.UsageError as e:
+        cli.die_usage(PROG, str(e))
 
-    points = make_points(voltages, fractions, chip)
+    points = make_points(voltages, fractions,
+                         lambda v: simulator.f_max_mhz(sim, config, sets, v, trace))
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    runner = sw.Runner(sim, config, trace, sets, out, args.jobs, args.timeout, args.quiet, PROG)
-    results = runner.run_all([(pid, ps) for pid, ps, _ in points])
-
-    rows = []
-    for (pid, ps, meta), r in zip(points, results):
-        row = {"point": pid}
-        row.update(meta)
-        row["status"], row["error"] = r["status"], r["error"]
-        if r["report"] is not None:
-            row.update(sw.metric_row(r["report"]))
-            row["frequency_mhz"] = row["clock_mhz"]  # what the simulator actually ran at
-        rows.append(row)
-    columns = ["point"] + VF_COLUMNS + sw.STATUS_COLUMNS + sw.METRIC_COLUMNS + sw.energy_columns(rows)
     csv_path = os.path.join(out, "sweep_vf.csv")
-    sw.write_csv_atomic(csv_path, columns, rows)
+
+    def ran_at(row):
+        if row["status"] == "ok":
+            row["frequency_mhz"] = row["clock_mhz"]  # what the simulator actually ran at
+
+    if args.cluster:
+        from swpu.sweep import Sweep
+        sw = Sweep(sim, config, trace, sets, out, extra, args.timeout, PROG, args.quiet,
+                   dir_by_point=True)
+        rows, stats = sw.run(points, args.cluster, VF_COLUMNS, table="sweep_vf.csv",
+                             row_hook=ran_at)
+        status = 1 if stats["failed_total"] else 0
+    else:
+        run = runner.Runner(sim, config, trace, sets, out, args.jobs, args.timeout, args.quiet,
+                            PROG, extra_args=extra)
+        results = run.run_all([(pid, ps) for pid, ps, _ in points])
+        rows = []
+        for (pid, ps, meta), r in zip(points, results):
+            row = {"point": pid}
+            row.update(meta)
+            row["status"], row["error"] = r["status"], r["error"]
+            if r["report"] is not None:
+                row.update(r["report"].metric_row())
+            ran_at(row)
+            rows.append(row)
+        columns = (["point"] + VF_COLUMNS + ["status", "error"] + report.METRIC_COLUMNS
+                   + report.energy_columns(rows))
+        write_csv_atomic(csv_path, columns, rows)
+        status = None
     if not args.no_plots:
         wl = cfg.get("workload", {})
         subtitle = "swpu-sim %s%s" % (os.path.basename(config),
@@ -249,7 +265,9 @@ def main(argv=None):
         write_plots(out, rows, fractions, subtitle)
     sys.stdout.write(summary_table(rows, fractions))
     sys.stdout.flush()
-    return sw.summarize(PROG, results, csv_path)
+    if status is not None:
+        return status
+    return runner.summarize(PROG, results, csv_path)
 
 
 if __name__ == "__main__":

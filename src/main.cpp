@@ -42,6 +42,28 @@ bool parse_window(const std::string& s, int64_t& a, int64_t& b) {
     return a >= 0 && b > a;
 }
 
+// What the energy figures price: the clock, and per action the count (run's wall cycles for the
+// clock tree) and the calibrated pJ at the run's voltage. Re-pricing saved counts with another
+// table or voltage (scripts/swpu/reprice.py) multiplies these out instead of re-simulating.
+nlohmann::json pricing_json(const swpu::ChipConfig& cfg, const swpu::EnergyModel& energy,
+                            const swpu::Counters* wall) {
+    nlohmann::json p;
+    p["voltage"] = cfg.chip.voltage;
+    p["clock_mhz"] = cfg.clock_mhz();
+    p["f_max_mhz"] = cfg.f_max_mhz(cfg.chip.voltage);
+    p["leakage_mw"] = energy.leakage_mw();
+    nlohmann::json actions = nlohmann::json::array();
+    for (const auto& a : energy.actions()) {
+        nlohmann::json j = {{"component", a.component}, {"action", a.action}, {"class", a.cls},
+                            {"pj", energy.calibrated_pj(a)}};
+        if (wall) j["count"] = a.count(*wall);
+        actions.push_back(j);
+    }
+    p["actions"] = actions;
+    if (wall) p["cycles"] = wall->cycles;
+    return p;
+}
+
 }  // namespace
 
 int sc_main(int argc, char* argv[]) {
@@ -68,7 +90,7 @@ int sc_main(int argc, char* argv[]) {
     app.set_help_flag("-h,--help", "Print this help and exit");
     std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window, engine;
     std::vector<std::string> sets;
-    bool quiet = false, print_config = false, config_doc = false;
+    bool quiet = false, print_config = false, print_pricing = false, config_doc = false;
     app.add_option("-c,--config", config_file, "Chip config (JSON); see docs/config.md")->check(CLI::ExistingFile);
     app.add_option("-t,--trace", trace_dir, "Sparse training trace directory (docs/trace-format.md)");
     app.add_option("-o,--out", out_dir, "Output directory for report.json, layers.csv, energy files")
@@ -80,6 +102,9 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("--vcd-window", vcd_window, "Cycle window START:END of the VCD (default 0:100000)");
     app.add_flag("-q,--quiet", quiet, "No summary on stdout and no progress on stderr");
     app.add_flag("--print-config", print_config, "Print the effective config (after --set) as JSON and exit");
+    app.add_flag("--print-pricing", print_pricing,
+                 "Print the effective clock (clock_mhz, f_max_mhz) and the energy per action at the config's voltage "
+                 "as JSON, and exit");
     app.add_flag("--config-doc", config_doc, "Print the parameter table of docs/config.md and exit");
     try {
         app.parse(argc, argv);
@@ -107,6 +132,10 @@ int sc_main(int argc, char* argv[]) {
     }
     if (print_config) {
         std::cout << cfg.to_json().dump(2) << "\n";
+        return 0;
+    }
+    if (print_pricing) {
+        std::cout << pricing_json(cfg, swpu::EnergyModel(cfg), nullptr).dump(2) << "\n";
         return 0;
     }
     int64_t win_a = 0, win_b = 100000;
@@ -184,6 +213,12 @@ int sc_main(int argc, char* argv[]) {
     std::vector<std::pair<std::string, std::string>> files;
     swpu::EnergyModel energy(cfg);
     energy.annotate(report, chip.results(), chip.total_cycles());
+    {
+        swpu::Counters wall;
+        for (const auto& r : chip.results()) wall += r.c;
+        wall.cycles = chip.total_cycles();
+        report["pricing"] = pricing_json(cfg, energy, &wall);
+    }
     files.push_back({"report.json", report.dump(2) + "\n"});
     files.push_back({"layers.csv", swpu::layers_csv(cfg, chip.results())});
     files.push_back({"energy_reference_table.yaml", energy.accelergy_ert_yaml()});

@@ -1,14 +1,18 @@
-"""Where the script tests find the simulator: $SWPU_SIM, else <repo>/build/swpu-sim."""
+"""Where the script tests find the simulator: the package's one rule ($SWPU_SIM, else
+<repo>/build/swpu-sim, swpu.simulator.find_simulator)."""
 import os
+import sys
 
 import pytest
 
 SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(SCRIPTS)
-SIM = os.path.abspath(os.environ.get("SWPU_SIM") or os.path.join(REPO, "build", "swpu-sim"))
+sys.path.insert(0, SCRIPTS)
+from swpu.simulator import REPO_ROOT as REPO, find_simulator, simulator_exists  # noqa: E402
+
+SIM = find_simulator()
 
 needs_sim = pytest.mark.skipif(
-    not (os.path.isfile(SIM) and os.access(SIM, os.X_OK)),
-    reason="swpu-sim is not built at %s: build it with `cmake -S %s -B %s/build "
-           "-DCMAKE_BUILD_TYPE=Release && cmake --build %s/build --target swpu-sim` or set "
-           "SWPU_SIM" % (SIM, REPO, REPO, REPO))
+    not simulator_exists(SIM),
+    reason="swpu-sim is not built at %s: build it with scripts/build.sh or set SWPU_SIM" % SIM)
+
+__all__ = ["REPO", "SCRIPTS", "SIM", "needs_sim"]

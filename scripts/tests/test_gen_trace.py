@@ -27,7 +27,7 @@ REPO = os.path.dirname(SCRIPTS)
 GEN = os.path.join(SCRIPTS, "gen_trace.py")
 sys.path.insert(0, SCRIPTS)
 import gen_trace  # noqa: E402
-import swpu_trace  # noqa: E402
+from swpu import trace_data, trace_format, trace_pruning, trace_training  # noqa: E402
 
 LAYER_NAMES = [
     "conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2",
@@ -81,7 +81,7 @@ def manifest(d):
 
 def bitmaps(d, it):
     """{layer: {key: bool array}} of one iteration entry."""
-    return {name: {k: swpu_trace.read_bitmap(d, e) for k, e in entry.items()}
+    return {name: {k: trace_format.read_bitmap(d, e) for k, e in entry.items()}
             for name, entry in it["layers"].items()}
 
 
@@ -96,7 +96,7 @@ def test_manifest_parses(substructured):
     assert m["batch"] == 2
     assert m["pruning"] == {"mode": "sub-structured", "fc_block": 16}
     assert [layer["name"] for layer in m["layers"]] == LAYER_NAMES
-    assert m["layers"] == swpu_trace.resnet18_cifar_layers(0.125, 10, (3, 32, 32))
+    assert m["layers"] == trace_format.resnet18_cifar_layers(0.125, 10, (3, 32, 32))
     assert [it["index"] for it in m["iterations"]] == [2, 5]
     assert m["iterations"][0]["mask_update"] is True
     assert m["iterations"][1]["mask_update"] is False
@@ -115,7 +115,7 @@ def test_manifest_parses(substructured):
 
 
 def test_layer_table_full_width():
-    layers = {lay["name"]: lay for lay in swpu_trace.resnet18_cifar_layers(1.0)}
+    layers = {lay["name"]: lay for lay in trace_format.resnet18_cifar_layers(1.0)}
     assert list(layers) == LAYER_NAMES
     assert layers["conv1"]["out_channels"] == 64 and layers["conv1"]["out_hw"] == [32, 32]
     ds = layers["layer3.0.downsample"]
@@ -123,12 +123,12 @@ def test_layer_table_full_width():
             ds["in_hw"], ds["out_hw"]) == (128, 256, 1, 2, 0, [16, 16], [8, 8])
     assert layers["layer4.1.conv2"]["out_hw"] == [4, 4]
     assert layers["fc"] == {"name": "fc", "type": "fc", "in_features": 512, "out_features": 10}
-    assert swpu_trace.channels(64, 0.125) == 8 and swpu_trace.channels(64, 0.001) == 1
+    assert trace_format.channels(64, 0.125) == 8 and trace_format.channels(64, 0.001) == 1
     # the generator's model has exactly these weights
-    model = gen_trace.ResNet18Cifar(0.5)
+    model = trace_training.ResNet18Cifar(0.5)
     names = [n for n, _, _ in model.weighted_layers()]
     assert names == LAYER_NAMES
-    table = swpu_trace.resnet18_cifar_layers(0.5)
+    table = trace_format.resnet18_cifar_layers(0.5)
     for (_, mod, _), lay in zip(model.weighted_layers(), table):
         if lay["type"] == "conv":
             assert tuple(mod.weight.shape) == (lay["out_channels"], lay["in_channels"],
@@ -147,8 +147,8 @@ def test_packed_lengths_and_shapes(substructured):
     for it in m["iterations"]:
         for name, entry in it["layers"].items():
             lay = layers[name]
-            line, shape, _ = swpu_trace.mask_shapes(lay, fc_block)
-            act, grad = swpu_trace.activation_shapes(lay, batch)
+            line, shape, _ = trace_format.mask_shapes(lay, fc_block)
+            act, grad = trace_format.activation_shapes(lay, batch)
             expect = {"line_mask": line, "shape_mask": shape, "input_nonzero": act,
                       "output_grad_nonzero": grad}
             assert set(entry) == set(expect)
@@ -159,7 +159,7 @@ def test_packed_lengths_and_shapes(substructured):
                 assert arr.size == -(-int(np.prod(e["shape"])) // 8), (name, key)
                 n_files += 1
     assert n_files == 2 * 21 * 4
-    assert swpu_trace.check_trace(d) == []
+    assert trace_format.check_trace(d) == []
 
 
 def test_substructured_masks(substructured):
@@ -170,7 +170,7 @@ def test_substructured_masks(substructured):
     sp = m["source"]["weight_sparsity"]
     for name, b in last.items():
         line, shape = b["line_mask"], b["shape_mask"]
-        eff = swpu_trace.effective_mask(layers[name], b, 16)
+        eff = trace_format.effective_mask(layers[name], b, 16)
         if name == "conv1":  # the stem conv is not pruned by default
             assert line.all() and shape.all()
             continue
@@ -195,7 +195,7 @@ def test_substructured_layer_update():
     conv = torch.nn.Conv2d(6, 10, 3, bias=False)
     bn = torch.nn.BatchNorm2d(10)
     opt = torch.optim.SGD(conv.parameters(), lr=0.1, momentum=0.9)
-    pl = gen_trace.PrunedLayer("x", conv, bn, 16, True)
+    pl = trace_pruning.PrunedLayer("x", conv, bn, 16, True)
     for target in (0.3, 0.6, 0.8):
         before = pl.mask.clone()
         pl.update("sub-structured", target, 0.5)
@@ -207,7 +207,7 @@ def test_substructured_layer_update():
     # shape pruning took about 1 - sqrt(0.2) of the shape groups
     assert abs((1 - pl.shape.float().mean()) - (1 - 0.2 ** 0.5)) < 0.03
     fc = torch.nn.Linear(40, 7)
-    pf = gen_trace.PrunedLayer("fc", fc, None, 16, True)
+    pf = trace_pruning.PrunedLayer("fc", fc, None, 16, True)
     pf.update("sub-structured", 0.7, 0.5)
     assert pf.line.shape == (7, 3) and pf.shape.shape == (40,)
     expect = pf.line.repeat_interleave(16, 1)[:, :40] & pf.shape[None]
@@ -221,7 +221,7 @@ def test_structured_layer_update():
     bn = torch.nn.BatchNorm2d(10)
     bn.bias.data.fill_(0.5)
     opt = torch.optim.SGD(list(conv.parameters()) + list(bn.parameters()), lr=0.1, momentum=0.9)
-    pl = gen_trace.PrunedLayer("x", conv, bn, 16, True)
+    pl = trace_pruning.PrunedLayer("x", conv, bn, 16, True)
     pl.update("structured", 0.4, 0.5)
     pl.apply(opt)
     assert int((~pl.filter).sum()) == 4 and pl.shape.all()
@@ -241,7 +241,7 @@ def test_structured_layer_update():
 
 def test_mode_structures(mode_traces):
     for mode, d in mode_traces.items():
-        assert swpu_trace.check_trace(d) == [], mode  # includes the per-mode structure checks
+        assert trace_format.check_trace(d) == [], mode  # includes the per-mode structure checks
         m = manifest(d)
         assert m["pruning"]["mode"] == mode
         b = bitmaps(d, m["iterations"][-1])
@@ -252,7 +252,7 @@ def test_mode_structures(mode_traces):
             else:
                 assert set(e) == {"line_mask", "shape_mask", "input_nonzero",
                                   "output_grad_nonzero"}
-            eff = swpu_trace.effective_mask(layers[name], e, 16)
+            eff = trace_format.effective_mask(layers[name], e, 16)
             s = 1 - eff.mean()
             if mode == "dense" or name == "conv1":
                 assert s == 0, (mode, name)
@@ -370,7 +370,7 @@ def test_cifar_loader(tmp_path, monkeypatch):
     with open(root / "batches.meta", "wb") as f:
         pickle.dump({"label_names": ["c%d" % i for i in range(10)]}, f)
     monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)
-    name, xtr, ytr, xte, yte, mean, std = gen_trace.load_data(str(tmp_path), 0, 0.2, None, 4)
+    name, xtr, ytr, xte, yte, mean, std = trace_data.load_data(str(tmp_path), 0, 0.2, None, 4)
     assert name == "cifar10"
     assert tuple(xtr.shape) == (30, 3, 32, 32) and tuple(xte.shape) == (4, 3, 32, 32)
     assert 0.0 <= float(xtr.min()) and float(xtr.max()) <= 1.0
@@ -378,10 +378,10 @@ def test_cifar_loader(tmp_path, monkeypatch):
 
 
 def test_schedule():
-    assert gen_trace.cubic_target(10, 10, 110, 0.0, 0.8) == 0.0
-    assert gen_trace.cubic_target(110, 10, 110, 0.0, 0.8) == 0.8
-    assert abs(gen_trace.cubic_target(60, 10, 110, 0.0, 0.8) - 0.8 * (1 - 0.5 ** 3)) < 1e-12
-    assert gen_trace.update_steps(100, 10, 35, 10) == {10, 20, 30, 35}
+    assert trace_pruning.cubic_target(10, 10, 110, 0.0, 0.8) == 0.0
+    assert trace_pruning.cubic_target(110, 10, 110, 0.0, 0.8) == 0.8
+    assert abs(trace_pruning.cubic_target(60, 10, 110, 0.0, 0.8) - 0.8 * (1 - 0.5 ** 3)) < 1e-12
+    assert trace_pruning.update_steps(100, 10, 35, 10) == {10, 20, 30, 35}
 
 
 def simulator_extra_args():

@@ -1,4 +1,4 @@
-"""Tests of scripts/reproduce_paper and scripts/swpu_repro.py.
+"""Tests of scripts/reproduce_paper and its modules (scripts/swpu/baselines.py, claims.py, render.py).
 
     /usr/bin/python3 -m pytest scripts/tests/test_reproduce.py
 
@@ -19,7 +19,7 @@ import pytest
 from simulator import REPO, SCRIPTS, SIM, needs_sim  # noqa: E402,F401
 REPRODUCE = os.path.join(SCRIPTS, "reproduce_paper")
 sys.path.insert(0, SCRIPTS)
-import swpu_repro as rp  # noqa: E402
+from swpu import baselines as bl, claims  # noqa: E402
 
 PLOTS = ["ablation.png", "layers_energy.png", "layers_cycles.png", "efficiency_vs_voltage.png",
          "conv_efficiency_vs_voltage.png", "throughput_vs_voltage.png", "power_vs_voltage.png",
@@ -29,20 +29,20 @@ PLOTS = ["ablation.png", "layers_energy.png", "layers_cycles.png", "efficiency_v
 # ----------------------------------------------------------------------------- baselines
 
 def test_committed_baselines_match_swpu():
-    rp.check_baselines()  # raises DriftError listing every difference
+    bl.check_baselines()  # raises DriftError listing every difference
 
 
 def test_committed_baselines_are_exactly_the_generated_ones(tmp_path):
-    rp.write_baselines(baseline_dir=str(tmp_path))
-    for name in rp.BASELINES:
-        with open(rp.baseline_path(name)) as f, open(rp.baseline_path(name, str(tmp_path))) as g:
+    bl.write_baselines(baseline_dir=str(tmp_path))
+    for name in bl.BASELINES:
+        with open(bl.baseline_path(name)) as f, open(bl.baseline_path(name, str(tmp_path))) as g:
             assert f.read() == g.read(), "%s differs from --write-baselines output" % name
 
 
 def test_baseline_values_are_the_documented_ones():
     def load(name):
-        return rp.flatten(rp.load_json(rp.baseline_path(name)))
-    swpu = rp.flatten(rp.load_json(rp.SWPU_CONFIG))
+        return bl.flatten(bl.load_json(bl.baseline_path(name)))
+    swpu = bl.flatten(bl.load_json(bl.SWPU_CONFIG))
     assert load("dense")["workload.pruning"] == "dense"
     st = load("structured")
     assert st["workload.pruning"] == "structured"
@@ -62,12 +62,12 @@ def test_baseline_values_are_the_documented_ones():
 
 def _copy_baselines(tmp_path):
     d = tmp_path / "baselines"
-    shutil.copytree(rp.BASELINE_DIR, str(d))
+    shutil.copytree(bl.BASELINE_DIR, str(d))
     return d
 
 
 def _edit(path, fn):
-    cfg = rp.load_json(str(path))
+    cfg = bl.load_json(str(path))
     fn(cfg)
     with open(str(path), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -80,8 +80,8 @@ def test_drift_is_detected_and_every_problem_named(tmp_path):
     _edit(d / "swpu_no_dbl.json", lambda c: c["energy"].pop("fp16_mult_pj"))
     _edit(d / "swpu_no_reorder.json", lambda c: c["dbl"].__setitem__("enabled", 1))
     shutil.copy(str(d / "dense.json"), str(d / "undocumented.json"))
-    with pytest.raises(rp.DriftError) as e:
-        rp.check_baselines(baseline_dir=str(d))
+    with pytest.raises(bl.DriftError) as e:
+        bl.check_baselines(baseline_dir=str(d))
     msg = str(e.value)
     assert "dense.json: dram.bandwidth_gbps is 25.6 but configs/swpu.json has 12.8" in msg
     assert "structured.json: documented field workload.weight_sparsity is 0.5, expected 0.4664" in msg
@@ -91,14 +91,14 @@ def test_drift_is_detected_and_every_problem_named(tmp_path):
 
 
 def test_a_changed_swpu_config_flags_every_baseline(tmp_path):
-    swpu = rp.load_json(rp.SWPU_CONFIG)
+    swpu = bl.load_json(bl.SWPU_CONFIG)
     swpu["buffers"]["weight"]["kib"] = 64
     p = tmp_path / "swpu.json"
     with open(str(p), "w") as f:
         json.dump(swpu, f)
-    with pytest.raises(rp.DriftError) as e:
-        rp.check_baselines(swpu_path=str(p))
-    for name in rp.BASELINES:
+    with pytest.raises(bl.DriftError) as e:
+        bl.check_baselines(swpu_path=str(p))
+    for name in bl.BASELINES:
         assert "%s.json: buffers.weight.kib is 128" % name in str(e.value)
 
 
@@ -107,7 +107,7 @@ def test_script_refuses_drifted_baselines_without_running(tmp_path):
     d = _copy_baselines(tmp_path)
     _edit(d / "dense.json", lambda c: c["pe_array"].__setitem__("groups", 8))
     env = dict(os.environ, PYTHONPATH="")
-    code = ("import sys; sys.path.insert(0, %r); import swpu_repro as rp; rp.BASELINE_DIR = %r; "
+    code = ("import sys; sys.path.insert(0, %r); from swpu import baselines; baselines.BASELINE_DIR = %r; "
             "import runpy; sys.argv = ['reproduce_paper', '--out', %r, '--sim', '/nonexistent']; "
             "runpy.run_path(%r, run_name='__main__')"
             % (SCRIPTS, str(d), str(tmp_path / "out"), REPRODUCE))
@@ -121,10 +121,10 @@ def test_script_refuses_drifted_baselines_without_running(tmp_path):
 def test_amortize_over_the_update_interval():
     it0 = {"cycles": 300.0, "energy_chip_uj": 30.0}
     it1 = {"cycles": 100.0, "energy_chip_uj": 10.0}
-    am = rp.amortize([it0, it1], 100)
+    am = claims.amortize([it0, it1], 100)
     assert am["cycles"] == pytest.approx(102.0)
     assert am["energy_chip_uj"] == pytest.approx(10.2)
-    assert rp.amortize([it0, it1], 1)["cycles"] == pytest.approx(200.0)
+    assert claims.amortize([it0, it1], 1)["cycles"] == pytest.approx(200.0)
 
 
 # ----------------------------------------------------------------------------- the quick run
@@ -186,7 +186,7 @@ def test_faster_than_previous_processor(quick):
 @needs_sim
 def test_each_ablation_costs_cycles_or_energy(quick):
     rows = {r["config"]: r for r in quick["ablation"]}
-    for name in rp.ABLATIONS:
+    for name in bl.ABLATIONS:
         r = rows[name]
         assert max(r["cycles_ratio"], r["chip_uj_ratio"]) >= 1.0, (name, r)
 
@@ -221,7 +221,7 @@ def test_markdown_and_plots_exist(quick):
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
         assert "images/reproduction/%s" % name in md
-    if rp.bundled_traces():
+    if claims.bundled_traces():
         assert quick["trace"]["swpu"] is not None and quick["trace"]["unstructured"] is not None
 
 
@@ -231,9 +231,9 @@ def test_pruning_result_is_found_where_the_generator_doc_names_it(tmp_path):
     doc = tmp_path / "trace-generator.md"
     doc.write_text("Run\n\n```\n/usr/bin/python3 scripts/pruning_ratio.py --width 0.25 \\\n"
                    "    --epochs 10 --out docs/pruning-ratio.json\n```\n")
-    assert rp.documented_pruning_result(str(doc)) == os.path.join(REPO, "docs", "pruning-ratio.json")
+    assert claims.documented_pruning_result(str(doc)) == os.path.join(REPO, "docs", "pruning-ratio.json")
     doc.write_text("no command here\n")
-    assert rp.documented_pruning_result(str(doc)) is None
+    assert claims.documented_pruning_result(str(doc)) is None
 
 
 def test_failed_runs_are_reported_and_exit_nonzero(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of the sweep scripts (scripts/sweep.py, scripts/sweep_vf.py, scripts/swpu_sweep.py).
+"""Tests of the sweep scripts (scripts/sweep.py, scripts/sweep_vf.py) on the local runner.
 
 Run with the system interpreter (Debian numpy/pandas/matplotlib/pytest):
 
@@ -20,7 +20,7 @@ SWEEP = os.path.join(SCRIPTS, "sweep.py")
 SWEEP_VF = os.path.join(SCRIPTS, "sweep_vf.py")
 CONFIG = os.path.join(REPO, "configs", "swpu.json")
 sys.path.insert(0, SCRIPTS)
-import swpu_sweep as sw  # noqa: E402
+from swpu import cli, simulator  # noqa: E402
 
 FAST = ["--set", "workload.width=0.25"]
 REQUIRED_METRICS = ["cycles", "time_us", "utilization", "clock_mhz", "chip_uj", "dram_uj",
@@ -112,13 +112,12 @@ def test_vf_frequencies(vf):
     assert float(vf_row(rows, 1.0, 1.0)["frequency_mhz"]) == pytest.approx(675.0, rel=1e-9)
     assert float(vf_row(rows, 1.0, 1.0)["clock_mhz"]) == pytest.approx(675.0, rel=1e-9)
     assert float(vf_row(rows, 1.0, 0.5)["clock_mhz"]) == pytest.approx(337.5, rel=1e-9)
-    chip = {"vth": 0.40, "alpha": 1.3, "f_max_mhz_at_vnom": 675.0, "v_nom": 1.0}
-    f056 = sw.f_max_mhz(chip, 0.56)
+    f056 = f_max_by_hand(0.56)
     assert float(vf_row(rows, 0.56, 1.0)["clock_mhz"]) == pytest.approx(f056, rel=1e-9)
     assert float(vf_row(rows, 0.56, 1.0)["f_max_mhz"]) == pytest.approx(f056, rel=1e-9)
     assert float(vf_row(rows, 0.56, 0.5)["clock_mhz"]) == pytest.approx(f056 / 2, rel=1e-9)
     # the failed points still carry the frequency they were asked to run at
-    assert float(vf_row(rows, 1.2, 1.0)["frequency_mhz"]) == pytest.approx(sw.f_max_mhz(chip, 1.2))
+    assert float(vf_row(rows, 1.2, 1.0)["frequency_mhz"]) == pytest.approx(f_max_by_hand(1.2))
 
 
 @needs_sim
@@ -250,18 +249,27 @@ def test_missing_simulator_or_config_exit_2(tmp_path):
 
 # ----------------------------------------------------------------------------- helpers
 
-def test_f_max_formula():
-    chip = {"vth": 0.40, "alpha": 1.3, "f_max_mhz_at_vnom": 675.0, "v_nom": 1.0}
-    assert sw.f_max_mhz(chip, 1.0) == pytest.approx(675.0)
-    fs = [sw.f_max_mhz(chip, v) for v in (0.56, 0.6, 0.7, 0.8, 0.9, 1.0)]
-    assert fs == sorted(fs) and fs[0] > 0
-    assert sw.f_max_mhz(chip, 0.4) == 0.0
-    # (V - Vth)^a / V, by hand at 0.7 V
-    assert sw.f_max_mhz(chip, 0.7) == pytest.approx(675.0 * (0.3 ** 1.3 / 0.7) / (0.6 ** 1.3))
+def f_max_by_hand(v):
+    """The alpha-power law of docs/energy.md with the default chip's constants, written out here
+    so that the simulator's answer is checked against an independent computation."""
+    return 675.0 * ((v - 0.40) ** 1.3 / v) / ((1.0 - 0.40) ** 1.3 / 1.0)
+
+
+@needs_sim
+def test_f_max_comes_from_the_simulator():
+    for v in (0.56, 0.7, 1.0):
+        assert simulator.f_max_mhz(SIM, CONFIG, [], v) == pytest.approx(f_max_by_hand(v), rel=1e-12)
+    # a voltage the chip refuses still gets its f_max (the point then fails in the simulator)
+    assert simulator.f_max_mhz(SIM, CONFIG, [], 1.2) == pytest.approx(f_max_by_hand(1.2), rel=1e-12)
+    # the config's own constants are honoured
+    assert simulator.f_max_mhz(SIM, CONFIG, [("chip.f_max_mhz_at_vnom", "700")], 1.0) == 700.0
+    p = simulator.pricing(SIM, CONFIG, [("chip.voltage", "0.56")])
+    assert p["f_max_mhz"] == pytest.approx(f_max_by_hand(0.56), rel=1e-12)
+    assert p["clock_mhz"] == p["f_max_mhz"]
 
 
 def test_last_line_and_slug():
-    assert sw.last_line("banner\n\nswpu-sim: config error: x\n\n", 2) == "swpu-sim: config error: x"
-    assert sw.last_line("", 2) == "exit status 2, no message on stderr"
-    assert sw.last_line("", -9) == "killed by signal SIGKILL"
-    assert "/" not in sw.slug([("workload.network", "a/b"), ("chip.voltage", "0.6")])
+    assert simulator.last_line("banner\n\nswpu-sim: config error: x\n\n", 2) == "swpu-sim: config error: x"
+    assert simulator.last_line("", 2) == "exit status 2, no message on stderr"
+    assert simulator.last_line("", -9) == "killed by signal SIGKILL"
+    assert "/" not in cli.slug([("workload.network", "a/b"), ("chip.voltage", "0.6")])
