@@ -52,8 +52,9 @@ def _structured_sparsity(swpu):
     return round(swpu["workload"]["weight_sparsity"] / (1.0 + PAPER_PRUNING_GAIN), 4)
 
 
-_NO_TECHNIQUES = {"compaction.routing": "crossbar", "dbl.enabled": False,
-                  "reorder_unit.enabled": False}
+# The crossbar machine (decoupled groups) exists on the fast engine only (docs/architecture.md).
+_CROSSBAR = {"compaction.routing": "crossbar", "simulation.engine": "fast"}
+_NO_TECHNIQUES = dict(_CROSSBAR, **{"dbl.enabled": False, "reorder_unit.enabled": False})
 
 # name -> (what it is, why, fields(swpu_config) -> {path: value}). Reasons and citations:
 # docs/baselines.md.
@@ -97,7 +98,7 @@ BASELINES = collections.OrderedDict([
         "SWPU with crossbar routing (per-weight indices, groups decoupled) instead of the "
         "spatial-disconnect log-based routing with bi-directional switches",
         "ablation of technique 3",
-        lambda s: {"compaction.routing": "crossbar"})),
+        lambda s: dict(_CROSSBAR))),
 ])
 ABLATIONS = ["swpu_no_reorder", "swpu_no_dbl", "swpu_no_log_routing"]
 ABLATION_TECHNIQUE = {"swpu_no_reorder": "Hamming-distance clustering (reorder unit)",

@@ -50,6 +50,10 @@ def experiments(quick, batch, trace=None):
         runs.append({"id": "net_" + name, "kind": "network", "name": name, "config": cfg,
                      "trace": None,
                      "sets": wl + [("workload.iterations", str(NETWORK_ITERATIONS))]})
+    # The same SWPU run on the cycle engine: the fast engine's agreement on this document's own runs.
+    runs.append({"id": "engine_cycle_swpu", "kind": "engine", "name": "swpu", "config": SWPU_CONFIG,
+                 "trace": None, "engine": "cycle",
+                 "sets": wl + [("workload.iterations", str(NETWORK_ITERATIONS))]})
     runs.append({"id": "peak", "kind": "peak", "name": "peak", "config": PEAK_CONFIG,
                  "trace": None, "sets": []})
     peak_v = load_json(PEAK_CONFIG)["chip"]["voltage"]
@@ -64,9 +68,15 @@ def experiments(quick, batch, trace=None):
     return runs
 
 
+# Every machine of the comparison runs on one engine: the fast (step-level) engine, since the
+# crossbar machines exist only there; on log-routing machines it agrees with the cycle engine
+# (docs/data/crossval.md).
+ENGINE = "fast"
+
+
 def sim_args(run, path=os.path.abspath):
     """The simulator's arguments of a run, before --out."""
-    args = ["--config", path(run["config"])]
+    args = ["--config", path(run["config"]), "--engine", run.get("engine", ENGINE)]
     if run["trace"]:
         args += ["--trace", path(run["trace"])]
     for k, v in run["sets"]:
@@ -393,6 +403,14 @@ def evaluate(runs, results, pruning_path):
             tr[r["name"]] = (trace_metrics(ok[r["id"]]["report"]) if r["id"] in ok else None)
             tr.setdefault("commands", {})[r["name"]] = cmd[r["id"]]
     ev["trace"] = tr or None
+
+    # engine agreement on this document's own SWPU run
+    ev["engine"] = {"engine": ENGINE}
+    if sw_ and "engine_cycle_swpu" in ok:
+        cyc = network_metrics(ok["engine_cycle_swpu"]["report"])
+        ev["engine"].update({"fast_cycles": sw_["cycles"], "cycle_cycles": cyc["cycles"],
+                             "diff_pct": 100.0 * (sw_["cycles"] / cyc["cycles"] - 1.0),
+                             "command": cmd["engine_cycle_swpu"]})
 
     # observations computed from the runs (no interpretation beyond the numbers)
     if sw_:

@@ -58,6 +58,12 @@ def render_markdown(ev, meta):
       % (meta["runs"], meta["runs"] - len(meta["failed"]), len(meta["failed"]),
          meta["wall_s"], meta["jobs"], meta["cores"]))
     a("- generated %s" % meta["date"])
+    eng = ev.get("engine") or {}
+    if eng.get("cycle_cycles"):
+        a("- engine: every machine runs on the `%s` engine (the crossbar machines exist only there); "
+          "SWPU's own network run takes %d cycles on it and %d on the cycle engine (`%s`): "
+          "%+.3f%%. Agreement on the random corpus: docs/data/crossval.md"
+          % (eng["engine"], eng["fast_cycles"], eng["cycle_cycles"], eng["command"], eng["diff_pct"]))
     a("")
     if meta["failed"]:
         a("**FAILED RUNS** (the numbers that depend on them are shown as `run failed`):")
