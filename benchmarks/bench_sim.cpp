@@ -52,6 +52,7 @@ int sc_main(int argc, char* argv[]) {
     const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
     swpu::SwpuChip chip("swpu", cfg);
     const swpu::Layer* layer = nullptr;
+    swpu::LayerValues values;
     if (scenario == "layer") {
         const int li = trace.net.find("layer3.1.conv1");
         layer = &trace.net.layers[li];
@@ -60,7 +61,10 @@ int sc_main(int argc, char* argv[]) {
             if (w == li) break;
             ++slot;
         }
-        chip.set_single(layer, &trace.iterations[0].layers[slot], swpu::Pass::FF, p.batch, nullptr, true);
+        // Functional mode: FP16 values consistent with the layer's masks and bitmaps.
+        if (functional) values = swpu::make_layer_values(*layer, trace.iterations[0].layers[slot], p.batch, 1);
+        chip.set_single(layer, &trace.iterations[0].layers[slot], swpu::Pass::FF, p.batch,
+                        functional ? &values : nullptr, true);
     } else {
         chip.set_trace(&trace);
     }

@@ -74,7 +74,7 @@ int sc_main(int argc, char* argv[]) {
         "Two engines share one plan (tiling, windows, cluster order). 'cycle' (the default) is the\n"
         "cycle-accurate model: clocked SystemC units (DBL controller, global buffers with banks, compaction\n"
         "network, PE array) on one clock, whose cycles come from their stalls, back-pressure, bank conflicts\n"
-        "and latencies. 'fast' is a step-level model for sweeps (about 5-10x faster): per-step costs plus the\n"
+        "and latencies. 'fast' is a step-level model for sweeps (10-20x faster): per-step costs plus the\n"
         "cycle engine's fill/drain rules, checked against the cycle engine on a random corpus\n"
         "(docs/architecture.md). The crossbar baseline (compaction.routing=crossbar) runs on the fast engine.\n\n"
         "Runs training iterations (FF, BP, WG passes and the non-conv work) of a sparse trace on the chip\n"
