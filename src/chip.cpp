@@ -53,6 +53,8 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
       lane_packets("lane_packets", cfg.pe_array.input_fifo_depth),
       reorder_cmd("reorder_cmd", 1),
       reorder_done("reorder_done", 1),
+      vector_cmd("vector_cmd", 1),
+      vector_done("vector_done", 1),
       m_cfg(cfg) {
     // Time resolution is SystemC's default 1 ps: the period is a whole number of picoseconds.
     m_period = sc_time::from_value(uint64_t(std::llround(cfg.clock_period_ns() * 1000.0)));
@@ -68,12 +70,14 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
         clk = clock.get();
     }
     for (sc_core::sc_in<bool>* c : {&dbl_controller.clk, &compaction_network.clk, &pe_array.clk, &weight_buffer.clk,
-                                    &activation_buffer.clk, &output_buffer.clk, &reorder_unit.clk})
+                                    &activation_buffer.clk, &output_buffer.clk, &reorder_unit.clk, &vector_unit.clk})
         c->bind(*clk);
     for (sc_core::sc_in<bool>* r : {&dbl_controller.reset, &compaction_network.reset, &pe_array.reset,
                                     &weight_buffer.reset, &activation_buffer.reset, &output_buffer.reset,
-                                    &reorder_unit.reset})
+                                    &reorder_unit.reset, &vector_unit.reset})
         r->bind(reset);
+    vector_unit.cmd_in(vector_cmd);
+    vector_unit.done_out(vector_done);
     reorder_unit.cmd_in(reorder_cmd);
     reorder_unit.done_out(reorder_done);
     dbl_controller.cmd_in(tile_cmd);
@@ -142,6 +146,7 @@ std::vector<TracedSignal> SwpuChip::traced_signals() {
     }
     i("reorder_unit", "state", 2, reorder_unit.state);
     i("reorder_unit", "placed", 16, reorder_unit.placed);
+    b("vector_unit", "busy", vector_unit.busy);
     // FIFO occupancy, sampled mid-cycle by the monitor (which runs only when a VCD asks for it).
     m_trace_fifos = true;
     const char* names[kTracedFifos] = {"steps", "lane_packets", "line_data", "weight_words", "obuf_requests"};
@@ -303,13 +308,22 @@ LayerPassResult SwpuChip::run_vector(const VectorWork& vw, const std::string& la
     // Operands stream in and results stream out while the lanes compute.
     if (vw.read_bytes > 0) dma.submit(vw.read_bytes, false);
     if (vw.write_bytes > 0) dma.submit(vw.write_bytes, true);
-    wait_cycles(vw.compute_cycles);
+    if (m_cfg.cycle_engine() && vw.ops > 0) {
+        vector_cmd.push(vw);
+        while (!vector_done.can_pop()) sc_core::wait(vector_done.data_written_event());
+        vector_done.pop();
+        const Counters u = vector_unit.take_counters();
+        k.vector_cycles = u.vector_cycles;
+        k.vector_ops = u.vector_ops;
+    } else {
+        wait_cycles(vw.compute_cycles);
+        k.vector_cycles = vw.compute_cycles;
+        k.vector_ops = vw.ops;
+    }
     const int64_t d0 = now_cycle();
     set_block(4, -1, 3);
     dma.drain();
     k.stall_dram_cycles = now_cycle() - d0;
-    k.vector_cycles = vw.compute_cycles;
-    k.vector_ops = vw.ops;
     k.dram_read_bytes = vw.read_bytes;
     k.dram_write_bytes = vw.write_bytes;
     k.dram_transactions = dram.transactions() - tx0;

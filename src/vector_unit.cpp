@@ -5,7 +5,47 @@
 namespace swpu {
 
 VectorUnit::VectorUnit(sc_core::sc_module_name name, const ChipConfig& cfg)
-    : sc_core::sc_module(name), m_cfg(cfg), m_lanes(cfg.vector_unit.lanes) {}
+    : sc_core::sc_module(name), clk("clk"), reset("reset"), cmd_in("cmd_in"), done_out("done_out"), m_cfg(cfg),
+      m_lanes(cfg.vector_unit.lanes) {
+    SC_HAS_PROCESS(VectorUnit);
+    SC_METHOD(tick);
+    sensitive << clk.pos();
+    dont_initialize();
+}
+
+Counters VectorUnit::take_counters() {
+    Counters k = m_k;
+    m_k = Counters{};
+    return k;
+}
+
+void VectorUnit::tick() {
+    if (m_woken) {
+        m_woken = false;
+        return;
+    }
+    if (reset.read()) {
+        m_ops_left = 0;
+        busy.write(false);
+        return;
+    }
+    if (m_ops_left == 0) {
+        if (!cmd_in->can_pop()) {
+            if (busy.read()) busy.write(false);
+            m_woken = true;
+            next_trigger(cmd_in->data_written_event());
+            return;
+        }
+        const VectorWork w = cmd_in->pop();
+        m_ops_left = w.ops;
+        m_k.vector_ops += w.ops;
+        if (!busy.read()) busy.write(true);
+    }
+    // One cycle: `lanes` element-ops.
+    ++m_k.vector_cycles;
+    m_ops_left = m_ops_left > m_lanes ? m_ops_left - m_lanes : 0;
+    if (m_ops_left == 0) done_out->push(1);
+}
 
 VectorWork VectorUnit::finish(VectorWork w) const {
     w.compute_cycles = (w.ops + m_lanes - 1) / m_lanes;

@@ -92,6 +92,8 @@ public:
     Fifo<LanePacket> lane_packets;
     Fifo<ReorderCmd> reorder_cmd;
     Fifo<int> reorder_done;
+    Fifo<VectorWork> vector_cmd;
+    Fifo<int> vector_done;
 
 private:
     class Ticker;

@@ -8,6 +8,7 @@
 
 #include <systemc>
 
+#include "swpu/channel.hpp"
 #include "swpu/config.hpp"
 #include "swpu/stats.hpp"
 #include "swpu/workload.hpp"
@@ -23,9 +24,19 @@ struct VectorWork {
     int64_t compute_cycles = 0;
 };
 
+// Clocked behaviour (cycle engine): on a command it works `lanes` element-ops per cycle,
+// ceil(ops / lanes) cycles, and reports done in its last busy cycle. Its operands stream through the
+// DMA meanwhile (the controller waits for both).
 class VectorUnit : public sc_core::sc_module {
 public:
+    sc_core::sc_in<bool> clk;
+    sc_core::sc_in<bool> reset;
+    In<VectorWork> cmd_in;
+    Out<int> done_out;
+    sc_core::sc_signal<bool> busy{"busy"};
+
     VectorUnit(sc_core::sc_module_name name, const ChipConfig& cfg);
+    Counters take_counters();
 
     // The work a non-weighted layer does in a pass (FF or BP) for a batch of `batch` images.
     VectorWork layer_work(const Layer& layer, Pass pass, int batch) const;
@@ -37,9 +48,13 @@ public:
     int lanes() const { return m_lanes; }
 
 private:
+    void tick();
     VectorWork finish(VectorWork w) const;
     const ChipConfig& m_cfg;
     int m_lanes;
+    int64_t m_ops_left = 0;
+    bool m_woken = false;
+    Counters m_k;
 };
 
 }  // namespace swpu
