@@ -187,7 +187,7 @@ void DblController::tick() {
         if (!cmd_in->can_pop()) {
             show(0);
             m_woken = true;
-            next_trigger(cmd_in->data_written_event());
+            next_trigger(cmd_in->data_written_event() | credit_in->data_written_event());  // credits keep the VCD true
             return;
         }
         const TileCmd cmd = cmd_in->pop();
