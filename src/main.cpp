@@ -104,14 +104,28 @@ int sc_main(int argc, char* argv[]) {
         if (!parse_window(vcd_window, win_a, win_b))
             return bad_input("--vcd-window: expected START:END in cycles with 0 <= START < END, got '" + vcd_window + "'");
     }
+    if (!vcd_file.empty()) {
+        // Every cycle of the window writes the clock's two edges (>= 32 bytes) and ticks the model.
+        const double need_mib = double(win_b - win_a) * 32.0 / double(1 << 20);
+        if (need_mib > double(cfg.limits.vcd_mib))
+            return bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": " +
+                             std::to_string(win_b - win_a) + " cycles would write at least " +
+                             std::to_string(int64_t(need_mib)) + " MiB of VCD (32 bytes per cycle), more than the " +
+                             "limit of " + std::to_string(cfg.limits.vcd_mib) +
+                             " MiB (config field limits.vcd_mib); narrow the window or raise the limit");
+    }
 
     swpu::Trace trace;
     try {
         if (!trace_dir.empty()) {
-            trace = swpu::load_trace(trace_dir, cfg.simulation.seed);
+            trace = swpu::load_trace(trace_dir, cfg.simulation.seed, uint64_t(cfg.limits.trace_memory_mib) << 20);
         } else {
             const swpu::Network net = swpu::build_network(cfg.workload.network, cfg.workload.width, -1, -1, -1,
                                                           cfg.workload.fc_block);
+            const std::string too_large = swpu::trace_memory_check(net, cfg.workload.batch, uint64_t(cfg.workload.iterations),
+                                                                   uint64_t(cfg.limits.trace_memory_mib) << 20);
+            if (!too_large.empty())
+                return bad_input("config error: " + cfg.source_file + ": workload: synthetic " + too_large);
             trace = swpu::make_synthetic_trace(cfg.synthetic_params(), net);
         }
     } catch (const swpu::TraceError& e) {
