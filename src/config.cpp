@@ -253,8 +253,8 @@ std::vector<Field> build_schema() {
     // resource limits: refused up front, with the estimate, rather than exhausting the host
     add(make("limits.trace_memory_mib", Kind::Int, "ASSUMED", "MiB", "Largest memory the masks and bitmaps of a trace (recorded or synthetic, all iterations) may take; a larger trace is refused before anything is allocated.",
              "8 GiB fits a workstation; raise it on a larger machine.", ACC(limits.trace_memory_mib)), 1, 1 << 30);
-    add(make("limits.vcd_mib", Kind::Int, "ASSUMED", "MiB", "Largest VCD a --vcd-window may produce, estimated at 32 bytes per cycle (the clock's two edges alone); a wider window is refused up front.",
-             "2 GiB of VCD is about 67 M cycles, more than GTKWave handles comfortably.", ACC(limits.vcd_mib)), 1, 1 << 30);
+    add(make("limits.vcd_mib", Kind::Int, "ASSUMED", "MiB", "Largest VCD a --vcd-window may produce, estimated while the run proceeds at 32 bytes per cycle plus 20 per value change; a run whose VCD passes it is stopped and refused, nothing written.",
+             "2 GiB of VCD is about 60 M cycles, more than GTKWave handles comfortably.", ACC(limits.vcd_mib)), 1, 1 << 30);
     return s;
 }
 

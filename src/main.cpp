@@ -104,16 +104,6 @@ int sc_main(int argc, char* argv[]) {
         if (!parse_window(vcd_window, win_a, win_b))
             return bad_input("--vcd-window: expected START:END in cycles with 0 <= START < END, got '" + vcd_window + "'");
     }
-    if (!vcd_file.empty()) {
-        // Every cycle of the window writes the clock's two edges (>= 32 bytes) and ticks the model.
-        const double need_mib = double(win_b - win_a) * 32.0 / double(1 << 20);
-        if (need_mib > double(cfg.limits.vcd_mib))
-            return bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": " +
-                             std::to_string(win_b - win_a) + " cycles would write at least " +
-                             std::to_string(int64_t(need_mib)) + " MiB of VCD (32 bytes per cycle), more than the " +
-                             "limit of " + std::to_string(cfg.limits.vcd_mib) +
-                             " MiB (config field limits.vcd_mib); narrow the window or raise the limit");
-    }
 
     swpu::Trace trace;
     try {
@@ -141,11 +131,13 @@ int sc_main(int argc, char* argv[]) {
     if (!vcd_file.empty()) {
         try {
             vcd = std::make_unique<swpu::VcdWriter>("vcd_writer", vcd_file, chip, win_a, win_b);
+            vcd->set_limit_bytes(uint64_t(cfg.limits.vcd_mib) << 20);
         } catch (const std::exception& e) {
             return bad_input(std::string("--vcd: ") + e.what());
         }
         chip.tick_until(win_b);
     }
+    const bool out_dir_existed = std::filesystem::exists(out_dir);
     {
         std::error_code ec;
         std::filesystem::create_directories(out_dir, ec);
@@ -168,6 +160,17 @@ int sc_main(int argc, char* argv[]) {
     sc_core::sc_start();
     if (show_progress && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= 1.0)
         std::fprintf(stderr, "\r%60s\r", "");
+    if (vcd && vcd->over_limit()) {
+        std::error_code ec;
+        if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
+        const int64_t c = vcd->over_limit_cycle();
+        return bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": at cycle " +
+                         std::to_string(c) + " the VCD already needed about " +
+                         std::to_string(vcd->estimated_bytes(c) >> 20) + " MiB (32 bytes per cycle plus 20 per " +
+                         "value change), more than the limit of " + std::to_string(cfg.limits.vcd_mib) +
+                         " MiB (config field limits.vcd_mib); the run was stopped and nothing was written: " +
+                         "narrow the window or raise the limit");
+    }
     if (!chip.finished()) {
         std::cerr << "swpu-sim: internal error: the simulation stopped before the workload finished\n";
         return 1;

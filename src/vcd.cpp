@@ -1,5 +1,6 @@
 #include "swpu/vcd.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -59,6 +60,17 @@ void VcdWriter::record() {
         if (cycle < m_start) m_at_start[i] = val;
         else if (cycle < m_end) m_changes.push_back({now, int(i), val});
     }
+    if (m_limit && m_over_cycle < 0 && cycle >= m_start && estimated_bytes(cycle) > m_limit) {
+        m_over_cycle = cycle;  // refused: stop now rather than fill memory and disk
+        // Without its "Info: Simulation stopped by user." on stdout: swpu-sim reports the refusal.
+        sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+        sc_core::sc_stop();
+    }
+}
+
+uint64_t VcdWriter::estimated_bytes(int64_t cycle) const {
+    const int64_t cycles = std::max<int64_t>(0, std::min(cycle, m_end) - m_start);
+    return 1024 + uint64_t(cycles) * 32 + uint64_t(m_changes.size()) * 20;
 }
 
 namespace {

@@ -492,11 +492,19 @@ TEST_F(MalformedTrace, TracesOverTheMemoryLimitAreRefusedWithTheEstimate) {
                         {"swpu.json", "workload", "trace too large", "MiB in all", "limits.trace_memory_mib"});
 }
 
-TEST_F(MalformedTrace, VcdWindowOverTheLimitIsRefusedWithTheEstimate) {
-    expect_refused_args("--config swpu.json --vcd run.vcd --vcd-window 0:100000000000",
-                        {"--vcd-window", "MiB of VCD", "limits.vcd_mib"});
+TEST_F(MalformedTrace, VcdWindowOverTheLimitIsStoppedWithTheEstimate) {
+    // A window over the whole run (the run ends long before cycle 1e11) under a 1 MiB limit: about
+    // 32 k cycles in, the run stops, nothing is written.
+    expect_refused_args("--config swpu.json --set workload.width=0.25 --set limits.vcd_mib=1 --vcd run.vcd "
+                        "--vcd-window 0:100000000000",
+                        {"--vcd-window", "MiB", "limits.vcd_mib", "nothing was written"});
     EXPECT_FALSE(fs::exists(work / "run.vcd"));
-    expect_refused_args("--config swpu.json --set limits.vcd_mib=1 --vcd run.vcd --vcd-window 0:100000",
-                        {"--vcd-window", "limits.vcd_mib"});
-    EXPECT_FALSE(fs::exists(work / "run.vcd"));
+    EXPECT_FALSE(fs::exists(work / "run.vcd.tmp"));
+    // The same window under the default limit (2 GiB) runs to the end.
+    fs::remove_all(work / "out");
+    const ProcResult r = run("--config swpu.json --set workload.width=0.25 --vcd run.vcd --vcd-window 0:100000000000 "
+                             "--out out -q");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(fs::exists(work / "run.vcd"));
+    EXPECT_TRUE(fs::exists(work / "out" / "report.json"));
 }
