@@ -198,6 +198,8 @@ int sc_main(int argc, char* argv[]) {
         if (vcd) vcd->close();
         swpu::write_files_atomically(out_dir, files);
     } catch (const std::exception& e) {
+        std::error_code ec;
+        if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
         std::cerr << "swpu-sim: " << e.what() << "\n";
         return kExitBadInput;
     }

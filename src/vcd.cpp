@@ -105,6 +105,18 @@ void VcdWriter::close() {
     }
     o << "$upscope $end\n$enddefinitions $end\n";
     const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle());
+    // The check of record() runs at value changes only: a quiet stretch up to the end costs no
+    // memory but a clock line per cycle in the file.
+    if (m_limit && estimated_bytes(last_cycle) > m_limit) {
+        o.close();
+        std::remove(tmp.c_str());
+        throw std::runtime_error("--vcd-window " + std::to_string(m_start) + ":" + std::to_string(m_end) +
+                                 ": the VCD would take about " + std::to_string(estimated_bytes(last_cycle) >> 20) +
+                                 " MiB (32 bytes per cycle plus 20 per value change), more than the limit of " +
+                                 std::to_string(m_limit >> 20) +
+                                 " MiB (config field limits.vcd_mib); nothing was written: narrow the window or "
+                                 "raise the limit");
+    }
     o << "#" << uint64_t(m_start) * m_period_ps << "\n$dumpvars\n1!\n";
     std::vector<int64_t> cur = m_at_start;
     size_t ci = 0;
