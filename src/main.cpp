@@ -164,12 +164,15 @@ int sc_main(int argc, char* argv[]) {
         std::error_code ec;
         if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
         const int64_t c = vcd->over_limit_cycle();
-        return bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": at cycle " +
-                         std::to_string(c) + " the VCD already needed about " +
-                         std::to_string(vcd->estimated_bytes(c) >> 20) + " MiB (32 bytes per cycle plus 20 per " +
-                         "value change), more than the limit of " + std::to_string(cfg.limits.vcd_mib) +
-                         " MiB (config field limits.vcd_mib); the run was stopped and nothing was written: " +
-                         "narrow the window or raise the limit");
+        bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": at cycle " +
+                  std::to_string(c) + " the VCD already needed about " + std::to_string(vcd->estimated_bytes(c) >> 20) +
+                  " MiB (32 bytes per cycle plus 20 per value change), more than the limit of " +
+                  std::to_string(cfg.limits.vcd_mib) + " MiB (config field limits.vcd_mib); the run was stopped " +
+                  "and nothing was written: narrow the window or raise the limit");
+        // The stopped model's SC_THREADs are suspended mid-run with live objects on their stacks,
+        // which SystemC never unwinds: end here, as a refusal, without tearing them down.
+        std::cerr.flush();
+        std::_Exit(kExitBadInput);
     }
     if (!chip.finished()) {
         std::cerr << "swpu-sim: internal error: the simulation stopped before the workload finished\n";

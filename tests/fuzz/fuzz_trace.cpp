@@ -30,7 +30,10 @@ struct TraceDir {
     bool replaced = false;
 
     TraceDir() {
-        std::string tmpl = (fs::temp_directory_path() / "swpu_fuzz_trace_XXXXXX").string();
+        // tmpfs when there is one: on ext4, rewriting manifest.json flushes it to disk on close.
+        std::error_code ec;
+        const fs::path base = fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm") : fs::temp_directory_path();
+        std::string tmpl = (base / "swpu_fuzz_trace_XXXXXX").string();
         SWPU_FUZZ_CHECK(mkdtemp(&tmpl[0]) != nullptr, "mkdtemp");
         dir = tmpl;
         const fs::path src = fs::path(SWPU_SOURCE_DIR) / "configs" / "traces" / "resnet18-cifar-digits-substructured";
