@@ -1,5 +1,6 @@
 // Chip configuration schema, loader and validation.
 #include "swpu/config.hpp"
+#include "swpu/json_strict.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -268,6 +269,11 @@ std::vector<Field> build_schema() {
     cal("cal_control", ACC(energy.cal_control), "control (zero detection, masks, hamming, clock)");
     cal("cal_dram", ACC(energy.cal_dram), "DRAM");
     cal("cal_leakage", ACC(energy.cal_leakage), "leakage");
+    // resource limits: refused up front, with the estimate, rather than exhausting the host
+    add(make("limits.trace_memory_mib", Kind::Int, "ASSUMED", "MiB", "Largest memory the masks and bitmaps of a trace (recorded or synthetic, all iterations) may take; a larger trace is refused before anything is allocated.",
+             "8 GiB fits a workstation; raise it on a larger machine.", ACC(limits.trace_memory_mib)), 1, 1 << 30);
+    add(make("limits.vcd_mib", Kind::Int, "ASSUMED", "MiB", "Largest VCD a --vcd-window may produce, estimated while the run proceeds at 32 bytes per cycle plus 20 per value change; a run whose VCD passes it is stopped and refused, nothing written.",
+             "2 GiB of VCD is about 60 M cycles, more than GTKWave handles comfortably.", ACC(limits.vcd_mib)), 1, 1 << 30);
     return s;
 }
 
@@ -472,7 +478,10 @@ void validate(const ChipConfig& c) {
 ChipConfig config_from_json_text(const std::string& text, const std::string& file) {
     json doc;
     try {
-        doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
+        doc = parse_json_strict(text, /*ignore_comments=*/true);
+    } catch (const DuplicateKeyError& e) {
+        throw ConfigError{file, e.path.empty() ? e.key : e.path + "." + e.key,
+                          "duplicate key: given twice in one object (JSON would silently keep the last)"};
     } catch (const json::exception& e) {  // parse_error, and out_of_range 406 for 1e999
         std::string what = e.what();
         auto p = what.find("parse error");
@@ -512,9 +521,16 @@ void apply_override(ChipConfig& cfg, const std::string& assignment) {
     }
     json v;
     try {
-        v = json::parse(text);
+        v = parse_json_strict(text);
+    } catch (const DuplicateKeyError& e) {
+        throw ConfigError{"--set", path, "value " + text + ": " + e.message()};
     } catch (const json::parse_error&) {
         v = text;  // bare words are strings: --set compaction.routing=crossbar
+        try {
+            (void)v.dump();  // reports and error messages print it: it must be valid UTF-8
+        } catch (const json::type_error&) {
+            throw ConfigError{"--set", path, "value is not valid UTF-8 text"};
+        }
     } catch (const json::exception&) {  // out_of_range 406: a number that overflows a double
         throw ConfigError{"--set", path, "value " + text + " is not a finite number"};
     }

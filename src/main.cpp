@@ -148,10 +148,14 @@ int sc_main(int argc, char* argv[]) {
     swpu::Trace trace;
     try {
         if (!trace_dir.empty()) {
-            trace = swpu::load_trace(trace_dir, cfg.simulation.seed);
+            trace = swpu::load_trace(trace_dir, cfg.simulation.seed, uint64_t(cfg.limits.trace_memory_mib) << 20);
         } else {
             const swpu::Network net = swpu::build_network(cfg.workload.network, cfg.workload.width, -1, -1, -1,
                                                           cfg.workload.fc_block);
+            const std::string too_large = swpu::trace_memory_check(net, cfg.workload.batch, uint64_t(cfg.workload.iterations),
+                                                                   uint64_t(cfg.limits.trace_memory_mib) << 20);
+            if (!too_large.empty())
+                return bad_input("config error: " + cfg.source_file + ": workload: synthetic " + too_large);
             trace = swpu::make_synthetic_trace(cfg.synthetic_params(), net);
         }
     } catch (const swpu::TraceError& e) {
@@ -167,11 +171,13 @@ int sc_main(int argc, char* argv[]) {
     if (!vcd_file.empty()) {
         try {
             vcd = std::make_unique<swpu::VcdWriter>("vcd_writer", vcd_file, chip, win_a, win_b);
+            vcd->set_limit_bytes(uint64_t(cfg.limits.vcd_mib) << 20);
         } catch (const std::exception& e) {
             return bad_input(std::string("--vcd: ") + e.what());
         }
         chip.tick_until(win_b);
     }
+    const bool out_dir_existed = std::filesystem::exists(out_dir);
     {
         std::error_code ec;
         std::filesystem::create_directories(out_dir, ec);
@@ -194,6 +200,20 @@ int sc_main(int argc, char* argv[]) {
     sc_core::sc_start();
     if (show_progress && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= 1.0)
         std::fprintf(stderr, "\r%60s\r", "");
+    if (vcd && vcd->over_limit()) {
+        std::error_code ec;
+        if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
+        const int64_t c = vcd->over_limit_cycle();
+        bad_input("--vcd-window " + std::to_string(win_a) + ":" + std::to_string(win_b) + ": at cycle " +
+                  std::to_string(c) + " the VCD already needed about " + std::to_string(vcd->estimated_bytes(c) >> 20) +
+                  " MiB (32 bytes per cycle plus 20 per value change), more than the limit of " +
+                  std::to_string(cfg.limits.vcd_mib) + " MiB (config field limits.vcd_mib); the run was stopped " +
+                  "and nothing was written: narrow the window or raise the limit");
+        // The stopped model's SC_THREADs are suspended mid-run with live objects on their stacks,
+        // which SystemC never unwinds: end here, as a refusal, without tearing them down.
+        std::cerr.flush();
+        std::_Exit(kExitBadInput);
+    }
     if (!chip.finished()) {
         std::cerr << "swpu-sim: internal error: the simulation stopped before the workload finished\n";
         return 1;
@@ -227,6 +247,8 @@ int sc_main(int argc, char* argv[]) {
         if (vcd) vcd->close();
         swpu::write_files_atomically(out_dir, files);
     } catch (const std::exception& e) {
+        std::error_code ec;
+        if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
         std::cerr << "swpu-sim: " << e.what() << "\n";
         return kExitBadInput;
     }

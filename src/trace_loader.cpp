@@ -1,5 +1,6 @@
 // Reader of trace directories (docs/trace-format.md, version 1). Every problem becomes a
 // TraceError naming the file, the layer and the field; nothing else escapes load_trace.
+#include "swpu/json_strict.hpp"
 #include "swpu/npy.hpp"
 #include "swpu/workload.hpp"
 
@@ -32,7 +33,6 @@ using json = nlohmann::json;
 constexpr uint64_t kStreamTraceAct = 0x101;
 constexpr uint64_t kStreamTraceGrad = 0x102;
 constexpr uint64_t kMaxManifestBytes = uint64_t(256) << 20;      // 256 MiB of JSON
-constexpr uint64_t kMaxTraceMemory = uint64_t(8) << 30;          // 8 GiB of masks and bitmaps
 constexpr int kMaxBatch = 65536;
 
 std::string dims(const std::vector<int64_t>& v) {
@@ -71,7 +71,8 @@ struct BitArray {
 
 class Loader {
 public:
-    Loader(const std::string& dir, uint64_t seed) : dir_(dir), seed_(seed) {
+    Loader(const std::string& dir, uint64_t seed, uint64_t max_memory)
+        : dir_(dir), seed_(seed), max_memory_(max_memory) {
         manifest_ = (fs::path(dir) / "manifest.json").string();
     }
 
@@ -101,6 +102,19 @@ private:
     const json& object(const json& v, const std::string& layer, const std::string& field) const {
         if (!v.is_object()) fail(layer, field, std::string("expected an object, got ") + v.type_name());
         return v;
+    }
+    // One rule everywhere: a key the format does not define is an error (a misspelt optional key
+    // would otherwise silently give the default).
+    void only_keys(const json& obj, std::initializer_list<const char*> known, const std::string& layer,
+                   const std::string& prefix) const {
+        for (auto kv = obj.begin(); kv != obj.end(); ++kv) {
+            bool ok = false;
+            for (const char* k : known) ok |= kv.key() == k;
+            if (ok) continue;
+            std::string list;
+            for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+            fail(layer, prefix + kv.key(), "unknown field (known here: " + list + ")");
+        }
     }
     int64_t integer(const json& v, const std::string& layer, const std::string& field, int64_t lo,
                     int64_t hi) const {
@@ -163,7 +177,12 @@ private:
         root_ = fs::weakly_canonical(fs::absolute(fs::path(dir_)), ec);
         if (ec) fail("", "", "cannot resolve the trace directory: " + ec.message());
         try {
-            return json::parse(text);
+            return parse_json_strict(text);
+        } catch (const DuplicateKeyError& e) {
+            fail("", e.path.empty() ? e.key : e.path + "." + e.key,
+                 "duplicate key: given twice in one object (JSON would silently keep the last)");
+        } catch (const json::out_of_range& e) {
+            fail("", "", std::string("JSON number out of range: ") + e.what());
         } catch (const json::parse_error& e) {
             // e.what(): "[json.exception.parse_error.101] parse error at line L, column C: ..."
             std::string w = e.what();
@@ -175,6 +194,7 @@ private:
 
     void parse_header(const json& m) {
         if (!m.is_object()) fail("", "", std::string("the manifest must be a JSON object, got ") + m.type_name());
+        only_keys(m, {"format", "version", "network", "batch", "pruning", "source", "layers", "iterations"}, "", "");
         const std::string format = string(member(m, "format", "", "format"), "", "format");
         if (format != "swpu-trace") fail("", "format", "expected \"swpu-trace\", got \"" + format + "\"");
         const json& ver = member(m, "version", "", "version");
@@ -182,6 +202,7 @@ private:
             fail("", "version", "unsupported version " + brief(ver) + " (this reader reads version 1)");
 
         const json& net = object(member(m, "network", "", "network"), "", "network");
+        only_keys(net, {"name", "width", "num_classes", "input"}, "", "network.");
         const std::string name = string(member(net, "name", "", "network.name"), "", "network.name");
         if (name != "resnet18-cifar" && name != "resnet18-imagenet")
             fail("", "network.name", "unknown network '" + name + "' (known: resnet18-cifar, resnet18-imagenet)");
@@ -207,6 +228,7 @@ private:
         t_.batch = int(integer(member(m, "batch", "", "batch"), "", "batch", 1, kMaxBatch));
 
         const json& pr = object(member(m, "pruning", "", "pruning"), "", "pruning");
+        only_keys(pr, {"mode", "fc_block"}, "", "pruning.");
         const std::string mode = string(member(pr, "mode", "", "pruning.mode"), "", "pruning.mode");
         if (!parse_prune_mode(mode, t_.mode))
             fail("", "pruning.mode",
@@ -269,6 +291,11 @@ private:
                     fail(L.name, f + key, "expected " + dims({a, b}) + ", got " + dims(got) + ctx);
             };
             const std::string type = string(member(e, "type", L.name, f + "type"), L.name, f + "type");
+            if (L.op == LayerOp::FC)
+                only_keys(e, {"name", "type", "in_features", "out_features"}, L.name, f);
+            else
+                only_keys(e, {"name", "type", "in_channels", "out_channels", "kernel", "stride", "pad", "in_hw", "out_hw"},
+                          L.name, f);
             if (L.op == LayerOp::FC) {
                 if (type != "fc") fail(L.name, f + "type", "expected \"fc\", got \"" + type + "\"");
                 expect_int("in_features", L.fc_in);
@@ -297,23 +324,13 @@ private:
         if (its.empty()) fail("", "iterations", "no iterations: a trace needs at least one");
         // Memory needed, checked before anything is allocated.
         const Network& net = t_.net;
-        const uint64_t N = uint64_t(t_.batch);
-        uint64_t per_iter = 0;
-        for (int li : wl_) {
-            const Layer& L = net.layers[size_t(li)];
-            per_iter += uint64_t(L.K) * L.C * L.R * 8;
-            per_iter += N * L.C * L.H * uint64_t((L.W + 63) / 64) * 8;
-            per_iter += N * L.K * L.P * uint64_t((L.Q + 63) / 64) * 8;
-        }
-        if (per_iter > kMaxTraceMemory / its.size())
-            fail("", "iterations",
-                 "trace too large: " + std::to_string(its.size()) + " iterations of about " +
-                     std::to_string(per_iter >> 20) + " MiB each exceed the limit of " +
-                     std::to_string(kMaxTraceMemory >> 30) + " GiB");
+        const std::string too_large = trace_memory_check(net, t_.batch, its.size(), max_memory_);
+        if (!too_large.empty()) fail("", "iterations", too_large);
         int64_t prev_index = -1;
         for (size_t p = 0; p < its.size(); ++p) {
             const std::string f = "iterations[" + std::to_string(p) + "]";
             const json& it = object(its[p], "", f);
+            only_keys(it, {"index", "loss", "accuracy", "mask_update", "layers"}, "", f + ".");
             Iteration out;
             out.index = int(integer(member(it, "index", "", f + ".index"), "", f + ".index", 0, INT32_MAX));
             if (out.index <= prev_index)
@@ -623,14 +640,38 @@ private:
     std::string dir_, manifest_;
     fs::path root_;
     uint64_t seed_;
+    uint64_t max_memory_;
     Trace t_;
     std::vector<int> wl_;
 };
 
 }  // namespace
 
-Trace load_trace(const std::string& dir, uint64_t seed) {
-    Loader loader(dir, seed);
+uint64_t trace_memory_bytes(const Network& net, int batch, uint64_t iterations) {
+    const uint64_t N = uint64_t(std::max(batch, 0));
+    uint64_t per_iter = 0;
+    for (int li : net.weighted_layers()) {
+        const Layer& L = net.layers[size_t(li)];
+        per_iter += uint64_t(L.K) * L.C * L.R * 8;
+        per_iter += N * L.C * L.H * uint64_t((L.W + 63) / 64) * 8;
+        per_iter += N * L.K * L.P * uint64_t((L.Q + 63) / 64) * 8;
+    }
+    if (iterations != 0 && per_iter > UINT64_MAX / iterations) return UINT64_MAX;
+    return per_iter * iterations;
+}
+
+std::string trace_memory_check(const Network& net, int batch, uint64_t iterations, uint64_t max_bytes) {
+    const uint64_t need = trace_memory_bytes(net, batch, iterations);
+    if (need <= max_bytes) return std::string();
+    const uint64_t per_iter = iterations ? trace_memory_bytes(net, batch, 1) : 0;
+    return "trace too large: " + std::to_string(iterations) + " iteration(s) of " + net.name + " at batch " +
+           std::to_string(batch) + " need about " + std::to_string(per_iter >> 20) + " MiB each, " +
+           std::to_string(need >> 20) + " MiB in all, more than the limit of " + std::to_string(max_bytes >> 20) +
+           " MiB (config field limits.trace_memory_mib)";
+}
+
+Trace load_trace(const std::string& dir, uint64_t seed, uint64_t max_memory_bytes) {
+    Loader loader(dir, seed, max_memory_bytes);
     try {
         return loader.run();
     } catch (const TraceError&) {

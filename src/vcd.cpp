@@ -50,6 +50,17 @@ void VcdWriter::record() {
         if (cycle < m_start) m_at_start[i] = val;
         else if (cycle < m_end) m_changes.push_back({now, int(i), val});
     }
+    if (m_limit && m_over_cycle < 0 && cycle >= m_start && estimated_bytes(cycle) > m_limit) {
+        m_over_cycle = cycle;  // refused: stop now rather than fill memory and disk
+        // Without its "Info: Simulation stopped by user." on stdout: swpu-sim reports the refusal.
+        sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+        sc_core::sc_stop();
+    }
+}
+
+uint64_t VcdWriter::estimated_bytes(int64_t cycle) const {
+    const int64_t cycles = std::max<int64_t>(0, std::min(cycle, m_end) - m_start);
+    return 1024 + uint64_t(cycles) * 32 + uint64_t(m_changes.size()) * 20;
 }
 
 namespace {
@@ -93,6 +104,18 @@ void VcdWriter::close() {
     }
     o << "$upscope $end\n$enddefinitions $end\n";
     const int64_t last_cycle = std::min<int64_t>(m_end, m_chip.now_cycle());
+    // The check of record() runs at value changes only: a quiet stretch up to the end costs no
+    // memory but a clock line per cycle in the file.
+    if (m_limit && estimated_bytes(last_cycle) > m_limit) {
+        o.close();
+        std::remove(tmp.c_str());
+        throw std::runtime_error("--vcd-window " + std::to_string(m_start) + ":" + std::to_string(m_end) +
+                                 ": the VCD would take about " + std::to_string(estimated_bytes(last_cycle) >> 20) +
+                                 " MiB (32 bytes per cycle plus 20 per value change), more than the limit of " +
+                                 std::to_string(m_limit >> 20) +
+                                 " MiB (config field limits.vcd_mib); nothing was written: narrow the window or "
+                                 "raise the limit");
+    }
     o << "#" << uint64_t(m_start) * m_period_ps << "\n$dumpvars\n1!\n";
     std::vector<int64_t> cur = m_at_start;
     size_t ci = 0;

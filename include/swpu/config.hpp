@@ -143,6 +143,11 @@ struct ChipConfig {
         double cal_leakage = 0.773;
     } energy;
 
+    struct Limits {
+        int trace_memory_mib = 8192;  // masks and bitmaps of all iterations of a trace
+        int vcd_mib = 2048;           // a --vcd-window's file, checked while the run proceeds
+    } limits;
+
     std::string source_file = "<defaults>";  // where it was loaded from
 
     // Derived quantities.

@@ -21,6 +21,16 @@ public:
     // Writes the file (temporary + rename). Throws std::runtime_error on failure.
     void close();
 
+    // Resource limit (config field limits.vcd_mib): once the estimated file passes `bytes` during
+    // the run, the writer stops the simulation (sc_stop) and over_limit() turns true; the caller
+    // then refuses the run and writes nothing. 0: no limit.
+    void set_limit_bytes(uint64_t bytes) { m_limit = bytes; }
+    bool over_limit() const { return m_over_cycle >= 0; }
+    int64_t over_limit_cycle() const { return m_over_cycle; }
+    // Estimated size of the file once the window is recorded up to `cycle`: 32 bytes per cycle
+    // (the clock's two edges) plus 20 per value change, plus the header.
+    uint64_t estimated_bytes(int64_t cycle) const;
+
 private:
     struct Var {
         std::string scope, name, id;
@@ -45,6 +55,8 @@ private:
     std::vector<Change> m_changes;
     std::vector<int64_t> m_at_start;  // values in force when the window opens
     bool m_closed = false;
+    uint64_t m_limit = 0;
+    int64_t m_over_cycle = -1;
 };
 
 }  // namespace swpu

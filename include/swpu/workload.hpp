@@ -165,7 +165,15 @@ struct TraceError {
     std::string message() const;
 };
 
-// Reads a trace directory (docs/trace-format.md). Throws TraceError.
-Trace load_trace(const std::string& dir, uint64_t seed);
+// Reads a trace directory (docs/trace-format.md). Throws TraceError. A trace whose masks and
+// bitmaps would need more than max_memory_bytes (trace_memory_bytes) is refused before anything
+// is allocated.
+Trace load_trace(const std::string& dir, uint64_t seed, uint64_t max_memory_bytes = uint64_t(8) << 30);
+
+// Bytes the masks and bitmaps of `iterations` iterations of `net` at `batch` take in memory
+// (saturates at UINT64_MAX).
+uint64_t trace_memory_bytes(const Network& net, int batch, uint64_t iterations);
+// Empty when trace_memory_bytes(...) <= max_bytes, else the refusal with the estimate.
+std::string trace_memory_check(const Network& net, int batch, uint64_t iterations, uint64_t max_bytes);
 
 }  // namespace swpu

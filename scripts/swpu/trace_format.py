@@ -81,8 +81,9 @@ def network_layers(network):
     if network.get("name") != "resnet18-cifar":
         raise ValueError("network %r has no built-in layer table in trace_format.py"
                          % network.get("name"))
-    return resnet18_cifar_layers(network["width"], network["num_classes"],
-                                 tuple(network["input"]))
+    # width, num_classes and input are optional, with the defaults of docs/trace-format.md.
+    return resnet18_cifar_layers(network.get("width", 1.0), network.get("num_classes", 10),
+                                 tuple(network.get("input", (3, 32, 32))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,9 +181,59 @@ def dump_manifest(manifest, line_width=100):
     return fmt(manifest, 0) + "\n"
 
 
+def _no_duplicates(pairs):
+    """json object_pairs_hook: a key given twice in one object is an error (as in swpu-sim)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError("duplicate key %r" % key)
+        out[key] = value
+    return out
+
+
 def load_manifest(trace_dir):
     with open(os.path.join(trace_dir, "manifest.json")) as f:
-        return json.load(f)
+        return json.load(f, object_pairs_hook=_no_duplicates)
+
+
+# The keys of each object of a manifest (docs/trace-format.md); any other key is an error.
+KNOWN_KEYS = {
+    "": {"format", "version", "network", "batch", "pruning", "source", "layers", "iterations"},
+    "network": {"name", "width", "num_classes", "input"},
+    "pruning": {"mode", "fc_block"},
+    "conv": {"name", "type", "in_channels", "out_channels", "kernel", "stride", "pad", "in_hw", "out_hw"},
+    "fc": {"name", "type", "in_features", "out_features"},
+    "iteration": {"index", "loss", "accuracy", "mask_update", "layers"},
+    "entry": {"line_mask", "shape_mask", "element_mask", "input_nonzero", "input_density",
+              "output_grad_nonzero", "output_grad_density"},
+    "file": {"file", "shape"},
+}
+
+
+def _unknown_keys(m):
+    """Problems for keys the format does not define, at every level of manifest m."""
+    found = []
+
+    def check(obj, kind, where):
+        if isinstance(obj, dict):
+            found.extend("%s: unknown field %r" % (where, k) for k in obj if k not in KNOWN_KEYS[kind])
+
+    check(m, "", "manifest")
+    check(m.get("network"), "network", "network")
+    check(m.get("pruning"), "pruning", "pruning")
+    for i, layer in enumerate(m.get("layers") or []):
+        if isinstance(layer, dict):
+            check(layer, "fc" if layer.get("type") == "fc" else "conv", "layers[%d]" % i)
+    for i, it in enumerate(m.get("iterations") or []):
+        if not isinstance(it, dict):
+            continue
+        check(it, "iteration", "iterations[%d]" % i)
+        for name, e in (it.get("layers") or {}).items():
+            check(e, "entry", "iterations[%d].layers.%s" % (i, name))
+            for key, v in (e.items() if isinstance(e, dict) else []):
+                if not key.endswith("density"):
+                    check(v, "file", "iterations[%d].layers.%s.%s" % (i, name, key))
+    return found
 
 
 def check_trace(trace_dir, load_bitmaps=True):
@@ -199,6 +250,9 @@ def check_trace(trace_dir, load_bitmaps=True):
         m = load_manifest(trace_dir)
     except (OSError, ValueError) as e:
         return ["manifest.json: %s" % e]
+    if not isinstance(m, dict):
+        return ["manifest.json: the manifest must be a JSON object"]
+    problems += _unknown_keys(m)
     if m.get("format") != FORMAT or m.get("version") != VERSION:
         problems.append("format/version is %r/%r, expected %r/%r"
                         % (m.get("format"), m.get("version"), FORMAT, VERSION))
@@ -209,7 +263,7 @@ def check_trace(trace_dir, load_bitmaps=True):
     if m.get("layers") != expected:
         problems.append("layers do not match the built-in %s table" % m["network"]["name"])
     mode = m.get("pruning", {}).get("mode")
-    fc_block = m.get("pruning", {}).get("fc_block")
+    fc_block = m.get("pruning", {}).get("fc_block", 16)  # optional, default 16
     if mode not in MODES:
         problems.append("pruning.mode %r is not one of %s" % (mode, ", ".join(MODES)))
     if not isinstance(fc_block, int) or fc_block < 1:

@@ -1,0 +1,29 @@
+// libFuzzer harness: the .npy reader (npy::parse_bytes, the parser behind npy::read_bytes) on the
+// bytes of a file. Invariants: a refusal has a reason; an accepted array has the announced
+// length, a known dtype and (bool) only 0/1 bytes, and re-serialising it reads back the same.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fuzz_check.hpp"
+#include "swpu/npy.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::vector<uint8_t> file(data, data + size);
+    swpu::npy::ByteArray a;
+    std::string err;
+    if (!swpu::npy::parse_bytes(file, a, err, /*max_bytes=*/uint64_t(1) << 20)) {
+        SWPU_FUZZ_CHECK(!err.empty(), "a refusal has a reason");
+        return 0;
+    }
+    SWPU_FUZZ_CHECK(a.data.size() == a.length, "data holds the announced length");
+    SWPU_FUZZ_CHECK(a.descr == "|u1" || a.descr == "<u1" || a.descr == "|b1", "known dtype");
+    if (a.is_bool)
+        for (uint8_t b : a.data) SWPU_FUZZ_CHECK(b <= 1, "bool bytes are 0 or 1");
+    swpu::npy::ByteArray back;
+    SWPU_FUZZ_CHECK(swpu::npy::parse_bytes(swpu::npy::serialize_bytes(a.data, a.descr), back, err),
+                    "a serialised array reads back");
+    SWPU_FUZZ_CHECK(back.data == a.data && back.descr == a.descr, "round trip is exact");
+    return 0;
+}
