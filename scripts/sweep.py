@@ -35,6 +35,9 @@ def build_parser():
                          "cartesian product)")
     cli.add_common_arguments(ap)
     cli.add_cluster_arguments(ap)
+    ap.add_argument("--check-engines", type=int, default=0, metavar="K",
+                    help="rerun the first K finished points on the other engine and report the "
+                         "cycle difference (OUT/engine_check.csv; local runner only)")
     return ap
 
 
@@ -49,6 +52,10 @@ def main(argv=None):
             raise cli.UsageError("%s given both as --param and --set" % ", ".join(clash))
         cfg = cli.effective_config(sim, config, sets, trace)
         cli.check_paths_exist(cfg, [k for k, _ in params], "--param")
+        if args.check_engines < 0:
+            raise cli.UsageError("--check-engines must be at least 0")
+        if args.check_engines and args.cluster:
+            raise cli.UsageError("--check-engines runs with the local runner (without --cluster)")
         extra = cli.engine_args(sim, config, args.engine, trace)
     except cli.UsageError as e:
         cli.die_usage(PROG, str(e))
@@ -86,7 +93,14 @@ def main(argv=None):
     columns = (["point"] + keys + ["status", "error"] + report.METRIC_COLUMNS
                + report.energy_columns(rows))
     write_csv_atomic(csv_path, columns, rows)
-    return runner.summarize(PROG, results, csv_path)
+    status = runner.summarize(PROG, results, csv_path)
+    if args.check_engines > 0:
+        from swpu import engine_check
+        engine = args.engine or (cfg.get("simulation") or {}).get("engine", "cycle")
+        _, line = engine_check.check(sim, config, trace, sets, out, points, results, engine,
+                                     args.check_engines, args.jobs, args.timeout, PROG)
+        print(line, file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

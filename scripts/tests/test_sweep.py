@@ -191,6 +191,22 @@ def test_sweep_all_ok_exits_0(tmp_path):
     assert sorted(os.listdir(out)) == ["points", "sweep.csv"]  # no temp file left behind
 
 
+@needs_sim
+def test_sweep_checks_the_engines_on_its_own_points(tmp_path):
+    # A fast-engine sweep reruns its points on the cycle engine and reports the difference.
+    out = str(tmp_path / "eng")
+    p = run(SWEEP, "--config", CONFIG, "--sim", SIM, "--param", "dbl.line_buffers=1,4",
+            "--engine", "fast", "--check-engines", "2", "--out", out, "-q", *FAST)
+    assert p.returncode == 0, p.stderr
+    assert "rerun on the cycle engine" in p.stderr, p.stderr
+    header, rows = read_csv(os.path.join(out, "engine_check.csv"))
+    assert len(rows) == 2
+    for r in rows:
+        assert r["status"] == "ok" and r["engine"] == "fast" and r["other_engine"] == "cycle"
+        assert abs(float(r["difference_pct"])) < 1.0  # the corpus bound is 2.6%; these are plain points
+        assert int(r["cycles"]) > 0 and int(r["other_cycles"]) > 0
+
+
 # ----------------------------------------------------------------------------- bad arguments
 
 BAD_SWEEP = [
