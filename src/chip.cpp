@@ -172,13 +172,13 @@ void SwpuChip::set_single(const Layer* layer, const LayerWork* work, Pass pass, 
     m_single_cluster = cluster_first;
 }
 
-int64_t SwpuChip::run_tile_clocked(PassEngine& eng, const Tile& t, int index) {
+int64_t SwpuChip::run_tile_clocked(const PassPlan& plan, const Tile& t, int index) {
     // Configuration registers of the units for this tile, then the command; the tile is done when
     // the PE array reports its last result written.
     std::vector<int> items;
-    eng.cluster_items(t.cluster, items);
-    compaction_network.configure(eng.pass(), &eng, items);
-    pe_array.configure(&eng, &compaction_network, items, index);
+    plan.cluster_items(t.cluster, items);
+    compaction_network.configure(plan.pass(), &plan, items);
+    pe_array.configure(&plan, &compaction_network, items, index);
     const int64_t c0 = now_cycle();
     while (!tile_cmd.can_push()) sc_core::wait(tile_cmd.data_read_event());
     tile_cmd.push(TileCmd{index});
@@ -232,13 +232,16 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     res.iteration = m_iteration;
     res.start_cycle = now_cycle();
     Counters& k = res.c;
-    PassEngine eng(m_cfg, layer, work, pass, batch, order, dbl_controller, compaction_network, pe_array, values);
-    if (m_cfg.cycle_engine()) dbl_controller.configure(&eng);
-    res.note = eng.tiling_note();
-    k.dense_macs = eng.dense_macs();
+    const PassPlan plan(m_cfg, layer, work, pass, batch, order, values);
+    // Fast engine: the step model over the units' combinational logic; cycle engine: the units run.
+    std::unique_ptr<FastEngine> fast;
+    if (m_cfg.cycle_engine()) dbl_controller.configure(&plan);
+    else fast = std::make_unique<FastEngine>(plan, dbl_controller, compaction_network, pe_array);
+    res.note = plan.tiling_note();
+    k.dense_macs = plan.dense_macs();
     const int phase = pass == Pass::FF ? 1 : pass == Pass::BP ? 2 : 3;
     const int layer_index = work.layer;
-    const auto& tiles = eng.tiles();
+    const auto& tiles = plan.tiles();
     const int64_t dram_tx0 = dram.transactions();
     std::vector<uint64_t> ticket(tiles.size(), 0);
     auto load = [&](size_t i) {
@@ -263,18 +266,18 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         set_block(phase, layer_index, 2);
         const int64_t c0 = now_cycle();
         if (m_cfg.cycle_engine()) {
-            run_tile_clocked(eng, t, int(i));
+            run_tile_clocked(plan, t, int(i));
         } else if (ticking(c0)) {
             ticker.cycles = 0;
-            const int64_t cyc = eng.run_tile(t, k, &ticker);
+            const int64_t cyc = fast->run_tile(t, k, &ticker);
             if (cyc != ticker.cycles) throw std::logic_error("ticking mode and the step costs disagree");
             m_sig.lanes_valid.write(0);
             m_sig.groups_busy.write(0);
             m_sig.segments_busy.write(0);
-            wait_cycles(eng.tile_wall() - cyc);  // the datapath's fill, drain and stalls around the compute
+            wait_cycles(fast->tile_wall() - cyc);  // the datapath's fill, drain and stalls around the compute
         } else {
-            eng.run_tile(t, k, nullptr);
-            wait_cycles(eng.tile_wall());  // its compute cycles plus the datapath's fill, drain and stalls
+            fast->run_tile(t, k, nullptr);
+            wait_cycles(fast->tile_wall());  // its compute cycles plus the datapath's fill, drain and stalls
         }
         if (!m_cfg.dma.double_buffering && i + 1 < tiles.size()) load(i + 1);
         if (t.store_bytes > 0) {

@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "swpu/pass_engine.hpp"
+#include "swpu/pass_plan.hpp"
 
 namespace swpu {
 
@@ -41,7 +41,7 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
     dont_initialize();
 }
 
-void CompactionNetwork::configure(Pass pass, const PassEngine* plan, const std::vector<int>& items) {
+void CompactionNetwork::configure(Pass pass, const PassPlan* plan, const std::vector<int>& items) {
     if (pass == Pass::WG && !plan) throw std::logic_error("compaction network: WG needs the plan's gradient bits");
     m_pass = pass;
     m_plan = plan;

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "swpu/pass_engine.hpp"
+#include "swpu/pass_plan.hpp"
 
 namespace swpu {
 
@@ -53,7 +53,7 @@ void DblController::load_cluster(const WeightMask& mask, const std::vector<int>&
     k.mask_reads += (int64_t(m_groups) * m_lines * m_S + 63) / 64;
 }
 
-void DblController::configure(const PassEngine* plan) {
+void DblController::configure(const PassPlan* plan) {
     m_plan = plan;
     m_loaded_cluster = -1;
 }
@@ -81,7 +81,7 @@ void DblController::show(int st) {
 
 void DblController::build_window(int w, bool last_window) {
     const size_t window_first = m_list.size();
-    const PassEngine& plan = *m_plan;
+    const PassPlan& plan = *m_plan;
     const bool wg = plan.pass() == Pass::WG;
     const uint64_t full = m_S >= 64 ? ~0ull : ((1ull << m_S) - 1);
     for (int line = 0; line < m_lines; ++line) {

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "swpu/compaction_network.hpp"
-#include "swpu/pass_engine.hpp"
+#include "swpu/pass_plan.hpp"
 
 namespace swpu {
 
@@ -83,7 +83,7 @@ void PeArray::clear_accumulators(int set) {
               m_acc.begin() + std::ptrdiff_t(size_t(set + 1) * m_groups * m_window), 0.0f);
 }
 
-void PeArray::configure(PassEngine* plan, const CompactionNetwork* net, const std::vector<int>& items, int tile) {
+void PeArray::configure(const PassPlan* plan, const CompactionNetwork* net, const std::vector<int>& items, int tile) {
     m_plan = plan;
     m_net = net;
     m_items = items;
@@ -169,7 +169,7 @@ bool PeArray::accumulate(const LanePacket& p) {
             obuf_request->push(rq);
             m_set_busy[size_t(m_set)] = 1;
             if (m_plan->values()) {
-                m_plan->store_window(w, m_items, m_set);
+                m_plan->store_window(w, m_items, *this, m_set);
                 clear_accumulators(m_set);
             }
             m_set = (m_set + 1) % m_sets;
@@ -211,7 +211,7 @@ bool PeArray::accumulate(const LanePacket& p) {
 }
 
 void PeArray::accumulate_values(const LanePacket& p) {
-    const PassEngine& plan = *m_plan;
+    const PassPlan& plan = *m_plan;
     LayerValues& v = *plan.values();
     const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
     if (plan.pass() != Pass::WG) {

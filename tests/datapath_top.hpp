@@ -9,7 +9,7 @@
 #include "swpu/compaction_network.hpp"
 #include "swpu/dbl_controller.hpp"
 #include "swpu/memory.hpp"
-#include "swpu/pass_engine.hpp"
+#include "swpu/pass_plan.hpp"
 #include "swpu/pe_array.hpp"
 #include "unit_harness.hpp"
 
@@ -67,7 +67,7 @@ struct DatapathTop : UnitTop {
     }
 
     // The units' configuration registers for tile `index` of `plan` (what the controller writes).
-    void configure(PassEngine& plan, int index) {
+    void configure(const PassPlan& plan, int index) {
         std::vector<int> items;
         plan.cluster_items(plan.tiles()[size_t(index)].cluster, items);
         dbl.configure(&plan);

@@ -97,7 +97,7 @@ TEST(DblControllerClocked, MaskLoadThenIssueAheadOfTheNetwork) {
     DatapathTop top("top", cfg);
     std::vector<int> order(16);
     for (int i = 0; i < 16; ++i) order[size_t(i)] = i;
-    PassEngine plan(cfg, l, w, Pass::FF, 1, order, top.dbl, top.net, top.pe, nullptr);
+    const PassPlan plan(cfg, l, w, Pass::FF, 1, order, nullptr);
     ASSERT_EQ(plan.tiles().size(), 1u);
     std::vector<int64_t> steps_at(1, 0), lines_at(1, 0);  // [i]: pushes counted at edge c + i
     int64_t pushed = 0, done_at = -1;

@@ -24,7 +24,7 @@ Outcome two_windows(int sets) {
     DatapathTop top("top", cfg);
     std::vector<int> order(16);
     for (int i = 0; i < 16; ++i) order[size_t(i)] = i;
-    PassEngine plan(cfg, l, w, Pass::FF, 1, order, top.dbl, top.net, top.pe, nullptr);
+    const PassPlan plan(cfg, l, w, Pass::FF, 1, order, nullptr);
     Outcome out;
     top.stimulus = [&](UnitTop& t) {
         top.configure(plan, 0);

@@ -15,7 +15,8 @@
 #include "swpu/config.hpp"
 #include "swpu/dbl_controller.hpp"
 #include "swpu/memory.hpp"
-#include "swpu/pass_engine.hpp"
+#include "swpu/fast_engine.hpp"
+#include "swpu/pass_plan.hpp"
 #include "swpu/pe_array.hpp"
 #include "swpu/reorder_unit.hpp"
 #include "swpu/stats.hpp"
@@ -105,7 +106,7 @@ private:
     LayerPassResult run_reorder(const Layer& layer, const WeightMask& mask, Pass pass, std::vector<int>& order);
     void wait_cycles(int64_t n);
     void monitor_fifos();
-    int64_t run_tile_clocked(PassEngine& eng, const Tile& t, int index);
+    int64_t run_tile_clocked(const PassPlan& plan, const Tile& t, int index);
     void collect_unit_counters(Counters& k);
     bool ticking(int64_t from) const;
     void set_block(int phase, int layer, int state);

@@ -56,7 +56,7 @@ public:
 
     // Cycle engine: the pass of the next tile and the cluster in the groups (configuration
     // registers). The plan supplies WG's per-group gradient bits (may be null for FF/BP).
-    void configure(Pass pass, const PassEngine* plan, const std::vector<int>& items);
+    void configure(Pass pass, const PassPlan* plan, const std::vector<int>& items);
     Counters take_counters();
     std::string debug_state() const {
         return "compaction_network: step " + std::to_string(m_step_j) + "/" + std::to_string(m_step_cycles) +
@@ -133,7 +133,7 @@ private:
 
     // Cycle engine state.
     Pass m_pass = Pass::FF;
-    const PassEngine* m_plan = nullptr;
+    const PassPlan* m_plan = nullptr;
     std::vector<int> m_items;
     std::vector<LanePacket> m_pipe;
     std::vector<uint8_t> m_pipe_valid;

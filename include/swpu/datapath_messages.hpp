@@ -5,7 +5,7 @@
 
 namespace swpu {
 
-class PassEngine;
+class PassPlan;
 
 // Controller -> DBL controller: run one tile of the pass plan the units were configured with.
 struct TileCmd {

@@ -64,7 +64,7 @@ public:
     int group_count() const { return m_groups; }
 
     // Cycle engine: the pass of the next tiles (configuration register).
-    void configure(const PassEngine* plan);
+    void configure(const PassPlan* plan);
     Counters take_counters();
     std::string debug_state() const;
 
@@ -85,7 +85,7 @@ private:
 
     // Cycle engine state.
     const ChipConfig& m_cfg;
-    const PassEngine* m_plan = nullptr;
+    const PassPlan* m_plan = nullptr;
     enum State { Idle, MaskLoad, Issue };
     State m_state = Idle;
     int m_loaded_cluster = -1;

@@ -54,7 +54,7 @@ public:
 
     // Cycle engine: the pass and cluster of the next tile (configuration registers, written by the
     // controller between tiles).
-    void configure(PassEngine* plan, const CompactionNetwork* net, const std::vector<int>& items, int tile);
+    void configure(const PassPlan* plan, const CompactionNetwork* net, const std::vector<int>& items, int tile);
     // Counters of the actions this unit performed since the last call.
     Counters take_counters();
     std::string debug_state() const {
@@ -103,7 +103,7 @@ private:
     bool m_tile_end = false;
     bool m_woken = false;
     // Tile context.
-    PassEngine* m_plan = nullptr;
+    const PassPlan* m_plan = nullptr;
     const CompactionNetwork* m_net = nullptr;
     std::vector<int> m_items;
     int m_real_items = 0;

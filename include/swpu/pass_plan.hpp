@@ -1,21 +1,21 @@
-// The schedule of one (layer, pass) on the sparse datapath: geometry of windows and lines, the tile
-// plan (what the DMA moves), and the step loop that drives the DBL controller, the compaction
-// network and the PE array. Timing mode and functional mode run this same loop; functional mode
-// also computes values.
+// The plan of one (layer, pass), shared by both engines: the geometry of windows and lines, the
+// valid bits of every (window, line, kernel position), the tiles (what the DMA moves), the cluster
+// order, and in functional mode the layer's values. The clocked units read it as their
+// configuration; the fast engine walks its steps (fast_engine.hpp).
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <string>
 #include <vector>
 
-#include "swpu/compaction_network.hpp"
 #include "swpu/config.hpp"
-#include "swpu/dbl_controller.hpp"
-#include "swpu/pe_array.hpp"
 #include "swpu/stats.hpp"
 #include "swpu/workload.hpp"
 
 namespace swpu {
+
+class PeArray;
+class FastEngine;
 
 // Values of one weighted layer for functional mode (conv form, FP16-representable floats).
 struct LayerValues {
@@ -36,18 +36,11 @@ struct Tile {
     int64_t wbuf_fill_accesses = 0, abuf_fill_accesses = 0, obuf_drain_accesses = 0;
 };
 
-// Per-cycle observer used by the ticking mode and the VCD: called once per compute cycle with the
-// operands delivered to lanes and the groups busy in that cycle.
-struct CycleProbe {
-    virtual ~CycleProbe() = default;
-    virtual void cycle(int lanes_busy, int groups_busy, int segments_busy) = 0;
-};
-
-class PassEngine {
+class PassPlan {
 public:
-    PassEngine(const ChipConfig& cfg, const Layer& layer, const LayerWork& work, Pass pass, int batch,
-               const std::vector<int>& order, DblController& dbl, CompactionNetwork& net, PeArray& pe,
-               LayerValues* values);
+    PassPlan(const ChipConfig& cfg, const Layer& layer, const LayerWork& work, Pass pass, int batch,
+             const std::vector<int>& order, LayerValues* values);
+    const ChipConfig& config() const { return m_cfg; }
 
     const std::vector<Tile>& tiles() const { return m_tiles; }
     int clusters() const { return m_clusters; }
@@ -55,16 +48,7 @@ public:
     int64_t dense_macs() const;
     std::string tiling_note() const { return m_note; }
 
-    // Runs the steps of one tile; returns its compute cycles. With a probe, the per-cycle activity
-    // is reported cycle by cycle (ticking mode); counts are identical either way.
-    int64_t run_tile(const Tile& t, Counters& k, CycleProbe* probe);
-    // Fast engine: the cycles the clocked datapath spends around a tile's compute cycles (fill of
-    // the read and issue path, drain of the network, multiplier and write-back), from the same rules.
-    int64_t tile_fill_drain(const Tile& t) const;
-    // Fast engine: the last run_tile's wall cycles on the clocked datapath (>= its compute cycles).
-    int64_t tile_wall() const { return m_tile_wall; }
-
-    // The plan as the clocked units of the cycle engine read it (both engines share it).
+    // What the clocked units and the fast engine read.
     Pass pass() const { return m_pass; }
     int lines() const { return m_lines; }
     int kernel_s() const { return m_g.S; }
@@ -86,9 +70,10 @@ public:
     float grad_value(int w, int pos, int item) const;
     float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
     // FF/BP: the window's results from accumulator set `set` of the PE array into the layer values.
-    void store_window(int w, const std::vector<int>& items, int set);
+    void store_window(int w, const std::vector<int>& items, const PeArray& pe, int set) const;
 
 private:
+    friend class FastEngine;  // the step loop reads the tables directly (hot path)
     struct Geometry {
         int Gd = 0, Rd = 0, R = 0, S = 0;
         int Oh = 0, Ow = 0, N = 0;
@@ -105,18 +90,12 @@ private:
     void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
     int64_t weight_bytes_for(const std::vector<int>& items) const;
 
-    template <bool Log, bool Reduce, bool Functional>
-    int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);
-
     const ChipConfig& m_cfg;
     const Layer& m_layer;
     const LayerWork& m_work;
     Pass m_pass;
     int m_batch;
     const std::vector<int>& m_order;
-    DblController& m_dbl;
-    CompactionNetwork& m_net;
-    PeArray& m_pe;
     LayerValues* m_values;
 
     // The mask as the groups see it: FF/WG the layer's mask; BP its transpose (rows of one input
@@ -132,16 +111,11 @@ private:
     std::vector<Bitmap4D> m_phase;        // a > 1: phase-decimated copies of the source
     // Valid table: for window w, line (x, r), position s: the window's valid bits.
     std::vector<uint64_t> m_valid;
-    std::vector<uint8_t> m_cost_cycles, m_cost_valid;
-    std::vector<uint16_t> m_cost_hops;
     std::vector<uint64_t> m_grad_window;  // WG: [w][k] the output-gradient bits of the window
     std::vector<Tile> m_tiles;
     int64_t m_line_span_bits = 0;         // bits of one output row's source span of a line
     int64_t m_weight_fetch_accesses = 0;  // weight buffer accesses for one step's weight word
     std::string m_note;
-    std::vector<int> m_lane_pos;
-    int m_loaded_cluster = -1;
-    int64_t m_tile_wall = 0;
 };
 
 }  // namespace swpu

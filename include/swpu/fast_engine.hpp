@@ -1,0 +1,56 @@
+// The fast engine: the step-level model. It walks a plan's steps in C++, counting every action the
+// clocked units count, and derives a tile's wall cycles from a per-step timeline of the clocked
+// datapath's rules (src/fast_engine.cpp, docs/architecture.md "Two engines, one plan").
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "swpu/compaction_network.hpp"
+#include "swpu/config.hpp"
+#include "swpu/dbl_controller.hpp"
+#include "swpu/pass_plan.hpp"
+#include "swpu/pe_array.hpp"
+#include "swpu/stats.hpp"
+
+namespace swpu {
+
+// Per-cycle observer used by the ticking mode and the VCD: called once per compute cycle with the
+// operands delivered to lanes and the groups busy in that cycle.
+struct CycleProbe {
+    virtual ~CycleProbe() = default;
+    virtual void cycle(int lanes_busy, int groups_busy, int segments_busy) = 0;
+};
+
+class FastEngine {
+public:
+    // The units lend their combinational logic (mask unions, compaction costs and routes, the
+    // accumulators); their clocked processes do not run.
+    FastEngine(const PassPlan& plan, DblController& dbl, CompactionNetwork& net, PeArray& pe);
+
+    // Runs the steps of one tile; returns its compute cycles. With a probe, the per-cycle activity
+    // is reported cycle by cycle (ticking mode); counts are identical either way.
+    int64_t run_tile(const Tile& t, Counters& k, CycleProbe* probe);
+    // The last run_tile's wall cycles on the clocked datapath (>= its compute cycles).
+    int64_t tile_wall() const { return m_tile_wall; }
+    // The cycles the clocked datapath spends around a tile's compute cycles (fill of the read and
+    // issue path, drain of the network, multiplier and write-back), from the same rules.
+    int64_t tile_fill_drain(const Tile& t) const;
+
+private:
+    template <bool Log, bool Reduce, bool Functional>
+    int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);
+
+    const PassPlan& m_plan;
+    const ChipConfig& m_cfg;
+    DblController& m_dbl;
+    CompactionNetwork& m_net;
+    PeArray& m_pe;
+    std::vector<uint8_t> m_cost_cycles, m_cost_valid;  // FF/BP: per (window, line, position)
+    std::vector<uint16_t> m_cost_hops;
+    std::vector<int> m_lane_pos;
+    int m_loaded_cluster = -1;
+    int64_t m_tile_wall = 0;
+};
+
+}  // namespace swpu
