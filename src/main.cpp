@@ -1,4 +1,5 @@
 // swpu-sim command line: chip config + trace in, cycle-accurate SystemC run, reports out.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -85,10 +86,11 @@ int sc_main(int argc, char* argv[]) {
         "  swpu-sim --config configs/swpu.json\n"
         "  swpu-sim --config configs/swpu.json --set chip.voltage=0.56 --set workload.batch=4\n"
         "  swpu-sim --config configs/swpu.json --trace configs/traces/resnet18-cifar-digits-substructured\n"
-        "  swpu-sim --config configs/swpu.json --vcd run.vcd --vcd-window 0:20000\n\n"
+        "  swpu-sim --config configs/swpu.json --vcd run.vcd --vcd-window 0:20000\n"
+        "  swpu-sim --config configs/swpu.json --layer layer3.1.conv1 --pass FF --set workload.batch=4\n\n"
         "Exit status: 0 success, 2 bad input (config, trace, command line), 1 internal error."};
     app.set_help_flag("-h,--help", "Print this help and exit");
-    std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window, engine;
+    std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window, engine, layer_name, pass_name;
     std::vector<std::string> sets;
     bool quiet = false, print_config = false, print_pricing = false, config_doc = false;
     app.add_option("-c,--config", config_file, "Chip config (JSON); see docs/config.md")->check(CLI::ExistingFile);
@@ -98,6 +100,9 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("-s,--set", sets, "Override one config field: PATH=VALUE (repeatable), e.g. chip.voltage=0.7");
     app.add_option("--engine", engine, "Simulation engine: cycle (clocked units, the default) or fast (step-level)")
         ->check(CLI::IsMember({"cycle", "fast"}));
+    app.add_option("--layer", layer_name, "Run only this weighted layer (e.g. layer3.1.conv1) of the trace's first "
+                                          "iteration, in the pass given by --pass, after clustering its masks");
+    app.add_option("--pass", pass_name, "The pass of --layer: FF, BP or WG")->check(CLI::IsMember({"FF", "BP", "WG"}));
     app.add_option("--vcd", vcd_file, "Write a VCD waveform of the block-level signals to FILE");
     app.add_option("--vcd-window", vcd_window, "Cycle window START:END of the VCD (default 0:100000)");
     app.add_flag("-q,--quiet", quiet, "No summary on stdout and no progress on stderr");
@@ -138,6 +143,8 @@ int sc_main(int argc, char* argv[]) {
         std::cout << pricing_json(cfg, swpu::EnergyModel(cfg), nullptr).dump(2) << "\n";
         return 0;
     }
+    if (layer_name.empty() != pass_name.empty())
+        return bad_input(layer_name.empty() ? "--pass needs --layer NAME" : "--layer needs --pass FF|BP|WG");
     int64_t win_a = 0, win_b = 100000;
     if (!vcd_window.empty()) {
         if (vcd_file.empty()) return bad_input("--vcd-window needs --vcd FILE");
@@ -163,10 +170,38 @@ int sc_main(int argc, char* argv[]) {
     } catch (const std::invalid_argument& e) {
         return bad_input(std::string("workload: ") + e.what());
     }
+    // --layer/--pass: one (layer, pass) of the first iteration instead of whole iterations.
+    const swpu::Layer* single_layer = nullptr;
+    const swpu::LayerWork* single_work = nullptr;
+    swpu::Pass single_pass = swpu::Pass::FF;
+    swpu::LayerValues single_values;
+    if (!layer_name.empty()) {
+        const int li = trace.net.find(layer_name);
+        const auto wl = trace.net.weighted_layers();
+        const auto slot = std::find(wl.begin(), wl.end(), li);
+        if (li < 0 || slot == wl.end()) {
+            std::string names;
+            for (size_t i = 0; i < wl.size() && i < 6; ++i) names += (i ? ", " : "") + trace.net.layers[wl[i]].name;
+            return bad_input("--layer " + layer_name + ": no weighted (conv or fc) layer of that name in " +
+                             trace.net.name + " (e.g. " + names + ", ...)");
+        }
+        single_layer = &trace.net.layers[size_t(li)];
+        single_work = &trace.iterations[0].layers[size_t(slot - wl.begin())];
+        single_pass = pass_name == "FF" ? swpu::Pass::FF : pass_name == "BP" ? swpu::Pass::BP : swpu::Pass::WG;
+        if (single_pass == swpu::Pass::BP && !single_layer->inputs.empty() && single_layer->inputs[0] == -1)
+            return bad_input("--layer " + layer_name + " --pass BP: the network's first layer has no BP pass "
+                             "(no gradient is needed for the network input)");
+        if (cfg.functional())
+            single_values = swpu::make_layer_values(*single_layer, *single_work, trace.batch, cfg.simulation.seed);
+    }
     const bool show_progress = !quiet && isatty(STDERR_FILENO);
     const auto t0 = std::chrono::steady_clock::now();
     swpu::SwpuChip chip("swpu", cfg);
-    chip.set_trace(&trace);
+    if (single_layer)
+        chip.set_single(single_layer, single_work, single_pass, trace.batch,
+                        cfg.functional() ? &single_values : nullptr, true);
+    else
+        chip.set_trace(&trace);
     std::unique_ptr<swpu::VcdWriter> vcd;
     if (!vcd_file.empty()) {
         try {

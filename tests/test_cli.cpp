@@ -192,6 +192,32 @@ TEST_F(CliTest, BadSetValueIsRefused) {
     expect_refused("--config configs/swpu.json --out out_bad --set pe_array.lanes=abc", {"--set", "pe_array.lanes"});
 }
 
+// --layer/--pass: one (layer, pass) of the first iteration, after the reorder unit clusters it.
+TEST_F(CliTest, SingleLayerPass) {
+    const ProcResult r = run("--config configs/swpu.json --layer layer1.0.conv1 --pass WG --out out_single -q " + kFast);
+    ASSERT_EQ(r.status, 0) << r.err;
+    json report;
+    ASSERT_NO_THROW(report = json::parse(read_text(dir / "out_single" / "report.json")));
+    int passes = 0;
+    for (const auto& l : report["layers"])
+        if (l["pass"] != "other") {
+            ++passes;
+            EXPECT_EQ(l["layer"], "layer1.0.conv1");
+            EXPECT_EQ(l["pass"], "WG");
+            EXPECT_GT(l["valid_macs"].get<int64_t>(), 0);
+        }
+    EXPECT_EQ(passes, 1);
+}
+
+TEST_F(CliTest, BadSingleLayerIsRefused) {
+    expect_refused("--config configs/swpu.json --out out_bad --layer nope --pass FF " + kFast,
+                   {"--layer nope", "no weighted", "layer1.0.conv1"});
+    expect_refused("--config configs/swpu.json --out out_bad --layer conv1 " + kFast, {"--layer", "--pass"});
+    expect_refused("--config configs/swpu.json --out out_bad --pass FF " + kFast, {"--pass", "--layer"});
+    expect_refused("--config configs/swpu.json --out out_bad --layer conv1 --pass BP " + kFast, {"conv1", "no BP pass"});
+    expect_refused("--config configs/swpu.json --out out_bad --layer conv1 --pass XX " + kFast, {"--pass"});
+}
+
 TEST_F(CliTest, UnknownSetPathIsRefused) {
     expect_refused("--config configs/swpu.json --out out_bad --set chip.volts=0.9", {"chip.volts", "unknown"});
 }
@@ -251,8 +277,12 @@ TEST_F(CliTest, UnwritableOutDirIsRefused) {
 TEST_F(CliTest, HelpListsTheMainOptions) {
     const ProcResult r = run("--help");
     EXPECT_EQ(r.status, 0) << r.err;
+    // The help says which engine is cycle-accurate and what the fast one is.
+    EXPECT_TRUE(contains(r.out, "'cycle' (the default) is the")) << r.out;
+    EXPECT_TRUE(contains(r.out, "cycle-accurate model")) << r.out;
+    EXPECT_TRUE(contains(r.out, "'fast' is a step-level model")) << r.out;
     for (const char* opt : {"--config", "--trace", "--set", "--vcd", "--vcd-window", "--out", "--print-config",
-                            "--config-doc"})
+                            "--config-doc", "--engine", "--layer", "--pass"})
         EXPECT_TRUE(contains(r.out, opt)) << "--help does not mention " << opt << ":\n" << r.out;
 }
 

@@ -51,7 +51,8 @@ public:
 
     // Work to run when the simulation starts (set one before sc_start).
     void set_trace(const Trace* trace) { m_trace = trace; }
-    // A single (layer, pass) of `work` (tests, benchmarks). Values: functional mode outputs.
+    // A single (layer, pass) of `work`, after clustering its masks when `cluster_first` (the CLI's
+    // --layer/--pass, the unit and cycle tests, the benchmarks). Values: functional mode operands.
     void set_single(const Layer* layer, const LayerWork* work, Pass pass, int batch, LayerValues* values,
                     bool cluster_first = true);
     // Ticks every tile that starts before cycle `end`, regardless of time skipping, so the signals
