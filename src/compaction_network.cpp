@@ -217,19 +217,37 @@ void CompactionNetwork::route(uint64_t valid, int j, std::vector<int>& lane_posi
     }
 }
 
-int CompactionNetwork::scatter(uint64_t valid, int lane, int position) const {
-    // Reverse traversal: the lane's packed slot moves right by the same shift, stage by stage.
-    const int d = lane / m_lanes_per_seg;
-    const uint64_t seg = (valid >> (d * m_seg_width)) & m_seg_mask;
-    const int i = position - d * m_seg_width;
-    if (i < 0 || i >= m_seg_width || !((seg >> i) & 1u))
-        throw std::logic_error("bi-directional switch: result has no path back");
-    const int rank = __builtin_popcountll(seg & ((1ull << i) - 1));
-    int pos = rank;
-    const int shift = i - rank;
-    for (int b = 0; b < m_stages; ++b)
-        if ((shift >> b) & 1) pos += (1 << b);
-    return d * m_seg_width + pos;
+void CompactionNetwork::reverse_paths(uint64_t valid, ReversePaths& out) const {
+    out.stages = m_stages;
+    out.seg_width = m_seg_width;
+    out.lanes_per_seg = m_lanes_per_seg;
+    for (int d = 0; d < m_segments; ++d) {
+        uint64_t* ctrl = out.ctrl[d];
+        for (int b = 0; b < m_stages; ++b) ctrl[b] = 0;
+        // Forward, stage by stage: element i with shift i - rank moves left by 2^b at stage b when
+        // bit b of its shift is set; the stage records where it arrives.
+        uint64_t seg = (valid >> (d * m_seg_width)) & m_seg_mask;
+        for (int rank = 0; seg; ++rank, seg &= seg - 1) {
+            int pos = __builtin_ctzll(seg);
+            const int shift = pos - rank;
+            for (int b = 0; b < m_stages; ++b)
+                if ((shift >> b) & 1) {
+                    pos -= 1 << b;
+                    ctrl[b] |= 1ull << pos;
+                }
+        }
+        if (d == m_fault_segment && m_fault_stage >= 0 && m_fault_stage < m_stages)
+            ctrl[m_fault_stage] ^= 1ull << m_fault_position;
+    }
+}
+
+int CompactionNetwork::ReversePaths::back(int lane, int cycle) const {
+    const int d = lane / lanes_per_seg;
+    int pos = cycle * lanes_per_seg + lane % lanes_per_seg;  // the packed slot the lane took
+    for (int b = stages - 1; b >= 0; --b)
+        if ((ctrl[d][b] >> pos) & 1) pos += 1 << b;  // undo stage b's shift
+    if (pos >= seg_width) throw std::logic_error("bi-directional switch: a result left its segment");
+    return d * seg_width + pos;
 }
 
 }  // namespace swpu

@@ -378,6 +378,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         }
                     }
                     if constexpr (Functional) {
+                        m_net.reverse_paths(V, m_reverse);  // the bi-directional switches' control bits
                         for (int j = 0; j < c; ++j) {
                             m_net.route(V, j, m_lane_pos);
                             for (int gi = 0; gi < G; ++gi) {
@@ -386,8 +387,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                 for (int ln = 0; ln < L; ++ln) {
                                     const int pos = m_lane_pos[ln];
                                     if (pos < 0) continue;
-                                    const int back = m_net.scatter(V, ln, pos);  // bi-directional switches
-                                    m_pe.mac(0, gi, back, wv, m_plan.source_value(w, pos, x, r, s));
+                                    m_pe.mac(0, gi, m_reverse.back(ln, j), wv, m_plan.source_value(w, pos, x, r, s));
                                 }
                             }
                         }

@@ -215,15 +215,20 @@ void PeArray::accumulate_values(const LanePacket& p) {
     LayerValues& v = *plan.values();
     const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
     if (plan.pass() != Pass::WG) {
+        // Forward: each lane's operand comes from window position pos; the product returns through
+        // the bi-directional switches, driven in reverse by the same control bits, to `back`.
         m_net->route(p.valid, p.cycle, m_lane_pos);
+        m_net->reverse_paths(p.valid, m_reverse);
+        m_lane_back.resize(size_t(m_lanes));
+        for (int ln = 0; ln < m_lanes; ++ln)
+            m_lane_back[size_t(ln)] = m_lane_pos[size_t(ln)] < 0 ? -1 : m_reverse.back(ln, p.cycle);
         for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
             const int g = __builtin_ctzll(gb);
             const float wv = plan.weight_value(m_items[size_t(g)], x, r, s);
             for (int ln = 0; ln < m_lanes; ++ln) {
                 const int pos = m_lane_pos[size_t(ln)];
                 if (pos < 0) continue;
-                const int back = m_net->scatter(p.valid, ln, pos);  // bi-directional switches
-                mac(m_set, g, back, wv, plan.source_value(p.window, pos, x, r, s));
+                mac(m_set, g, m_lane_back[size_t(ln)], wv, plan.source_value(p.window, pos, x, r, s));
             }
         }
         return;

@@ -53,7 +53,8 @@ TEST(CompactionNetwork, StagesAreLogOfSegmentWidth) {
     EXPECT_EQ(CompactionNetwork("c", cfg_with(32, 8, 16)).stages(), 2);   // 4 inputs
 }
 
-// Compaction then scatter is the identity on valid positions, for random bitmaps and shapes.
+// Compaction then the reverse switches return every result to its position, for random bitmaps and
+// shapes.
 TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
     std::mt19937_64 rng(42);
     const int shapes[][3] = {{64, 4, 16}, {64, 1, 16}, {64, 8, 16}, {32, 2, 8}, {16, 4, 4}, {64, 2, 32}};
@@ -82,7 +83,9 @@ TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
                     // A segment's lanes only carry that segment's positions.
                     const int per = net.lanes() / net.segments();
                     ASSERT_EQ(l / per, p / net.segment_width());
-                    ASSERT_EQ(net.scatter(v, l, p), p);
+                    // The reverse traversal, driven by the forward control bits, returns the
+                    // lane's result to the position its operand came from.
+                    ASSERT_EQ(net.scatter(v, l, j), p);
                     // Compaction keeps the order of a segment's elements across lanes and cycles.
                     const int seg_index = l / per;
                     ASSERT_GT(p, last_position[seg_index]);
@@ -157,6 +160,24 @@ TEST(CompactionNetwork, CrossbarPacksAnyPositionAndCountsRoutes) {
 }
 
 }  // namespace
+// A wrong switch setting gives a wrong result: one segment of 16 with valid positions 1, 3, 6 and
+// 7 packs them into slots 0-3 (shifts 1, 2, 4, 4: stage 0 moves position 1 to 0, stage 1 moves 3 to
+// 1, stage 2 moves 6 and 7 to 2 and 3). Flipping stage 2's control bit at position 2 returns the
+// result of lane 2 (operand from position 6) to position 2 instead; the others are unaffected.
+TEST(CompactionNetwork, WrongSwitchSettingReturnsAWrongPosition) {
+    CompactionNetwork net("n", cfg_with(16, 1, 4));
+    const uint64_t v = (1u << 1) | (1u << 3) | (1u << 6) | (1u << 7);
+    std::vector<int> lanes;
+    net.route(v, 0, lanes);
+    EXPECT_EQ(lanes, (std::vector<int>{1, 3, 6, 7}));
+    for (int l = 0; l < 4; ++l) EXPECT_EQ(net.scatter(v, l, 0), lanes[size_t(l)]);
+    net.inject_switch_fault(0, 2, 2);
+    EXPECT_EQ(net.scatter(v, 0, 0), 1);
+    EXPECT_EQ(net.scatter(v, 1, 0), 3);
+    EXPECT_EQ(net.scatter(v, 2, 0), 2);  // wrong: should be 6
+    EXPECT_EQ(net.scatter(v, 3, 0), 7);
+}
+
 // Port-level testbench: the network between driven channels (steps, line data, weight words in; lane
 // packets and line credits out), on its own clock.
 struct NetworkTop : test::UnitTop {

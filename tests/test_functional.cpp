@@ -138,5 +138,24 @@ TEST_P(Functional, MatchesEigenReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllPassesModesShapes, Functional, testing::ValuesIn(all_cases()), case_name);
 
+// A wrong setting of the bi-directional switches is caught by the reference check: the FF results of
+// a dense layer with one reverse-switch control bit flipped (segment 0, stage 1, position 1) no
+// longer match the Eigen reference, on the cycle engine.
+TEST(FunctionalFault, WrongSwitchSettingIsCaught) {
+    ChipConfig cfg;
+    cfg.simulation.mode = "functional";
+    const Layer l = conv_layer(16, 4, 3, 3, 10, 10, 1, 1);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 0.6, 1.0, 77);
+    LayerValues vals = make_layer_values(l, w, 1, 78);
+    SwpuChip chip("chip", cfg);
+    chip.compaction_network.inject_switch_fault(0, 1, 1);
+    chip.set_single(&l, &w, Pass::FF, 1, &vals, true);
+    sc_core::sc_start();
+    const std::vector<double> ref = ref_ff(l, vals, 1);
+    int bad = 0;
+    for (size_t i = 0; i < ref.size(); ++i) bad += std::fabs(vals.out[i] - ref[i]) > 1e-3 * (1.0 + std::fabs(ref[i]));
+    EXPECT_GT(bad, 0) << "a flipped switch went unnoticed";
+}
+
 }  // namespace
 }  // namespace swpu::test

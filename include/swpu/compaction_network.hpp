@@ -106,9 +106,29 @@ public:
     // (-1 = idle lane). Lane l of segment d takes the (j*L/D + l)-th valid element of segment d.
     void route(uint64_t valid, int j, std::vector<int>& lane_position) const;
 
-    // Reverse direction (bi-directional switches): the position each lane's result returns to is
-    // the position it came from; returns it after checking the path exists in the network.
-    int scatter(uint64_t valid, int lane, int position) const;
+    // Reverse direction (bi-directional switches), stage by stage: the control bits each stage set
+    // when the window's operands went forward (bit p of stage b: the element at p after stage b
+    // arrived shifted by 2^b) drive the same switches backwards, so a result leaving lane `lane` in
+    // cycle `cycle` of the step moves right by 2^b wherever stage b had shifted. A wrong control bit
+    // returns a result to a wrong position.
+    struct ReversePaths {
+        int stages = 0, seg_width = 0, lanes_per_seg = 0;
+        uint64_t ctrl[64][7] = {};  // [segment][stage]
+        int back(int lane, int cycle) const;  // window position the lane's result returns to
+    };
+    void reverse_paths(uint64_t valid, ReversePaths& out) const;
+    int scatter(uint64_t valid, int lane, int cycle) const {
+        ReversePaths r;
+        reverse_paths(valid, r);
+        return r.back(lane, cycle);
+    }
+    // Fault injection (tests): flip the control bit of `stage` at `position` of `segment` in every
+    // reverse traversal from now on.
+    void inject_switch_fault(int segment, int stage, int position) {
+        m_fault_segment = segment;
+        m_fault_stage = stage;
+        m_fault_position = position;
+    }
 
     // Accounts the activity of one step in the counters (forward routing, plus the reverse pass
     // when results return to positions).
@@ -132,6 +152,7 @@ private:
     void show_state(int state);
 
     // Cycle engine state.
+    int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1;
     Pass m_pass = Pass::FF;
     const PassPlan* m_plan = nullptr;
     std::vector<int> m_items;

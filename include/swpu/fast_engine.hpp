@@ -49,6 +49,7 @@ private:
     std::vector<uint8_t> m_cost_cycles, m_cost_valid;  // FF/BP: per (window, line, position)
     std::vector<uint16_t> m_cost_hops;
     std::vector<int> m_lane_pos;
+    CompactionNetwork::ReversePaths m_reverse;
     int m_loaded_cluster = -1;
     int64_t m_tile_wall = 0;
 };

@@ -18,13 +18,13 @@
 #include <systemc>
 
 #include "swpu/channel.hpp"
+#include "swpu/compaction_network.hpp"
 #include "swpu/config.hpp"
 #include "swpu/datapath_messages.hpp"
 #include "swpu/stats.hpp"
 
 namespace swpu {
 
-class CompactionNetwork;
 
 // Rounds a float to the nearest FP16 value (round to nearest even), returned as float.
 float round_to_fp16(float x);
@@ -109,7 +109,8 @@ private:
     int m_real_items = 0;
     int m_tile = 0;
     uint32_t m_tag = 0;
-    std::vector<int> m_lane_pos;
+    std::vector<int> m_lane_pos, m_lane_back;
+    CompactionNetwork::ReversePaths m_reverse;
     std::vector<float> m_products;
     Counters m_k;
     int m_shown_lanes = -1, m_shown_groups = -1, m_shown_stall = -1, m_shown_wb = -1;
