@@ -8,21 +8,6 @@ namespace swpu {
 
 namespace {
 
-// Bits [start, start + len) of a bit row of nbits (bits outside the row read as 0), len <= 64.
-inline uint64_t extract_bits(const uint64_t* row, int nbits, int start, int len) {
-    const int lo = start, hi = start + len;
-    const int clo = lo < 0 ? 0 : lo, chi = hi > nbits ? nbits : hi;
-    if (clo >= chi) return 0;
-    const int wi = clo >> 6, bi = clo & 63;
-    const int nwords = (nbits + 63) >> 6;
-    uint64_t v = row[wi] >> bi;
-    if (bi && wi + 1 < nwords) v |= row[wi + 1] << (64 - bi);
-    const int n = chi - clo;
-    if (n < 64) v &= (1ull << n) - 1;
-    return v << (clo - lo);
-}
-
-inline int floor_mod(int x, int m) { int r = x % m; return r < 0 ? r + m : r; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The fast engine's timeline of one tile on the clocked datapath, step by step (not cycle by cycle):

@@ -42,24 +42,12 @@ struct Point {
     std::string describe() const;
 };
 
-const char* mode_name(PruneMode m) {
-    switch (m) {
-        case PruneMode::Dense: return "dense";
-        case PruneMode::Structured: return "structured";
-        case PruneMode::Unstructured: return "unstructured";
-        case PruneMode::ShapeOnly: return "shape-only";
-        case PruneMode::LineOnly: return "line-only";
-        case PruneMode::SubStructured: return "sub-structured";
-    }
-    return "?";
-}
-
 std::string Point::describe() const {
     std::ostringstream o;
     const Layer& l = layer;
     o << (l.op == LayerOp::FC ? "fc" : "conv") << " K" << l.K << " C" << l.C << " " << l.R << "x" << l.S << " in "
       << l.H << "x" << l.W << " st" << l.stride << " pad" << l.pad << " N" << batch << " " << to_string(pass) << " "
-      << mode_name(mode) << " sp" << std::fixed;
+      << to_string(mode) << " sp" << std::fixed;
     o.precision(2);
     o << sparsity << " act" << in_density << " grad" << grad_density << " | G" << cfg.pe_array.groups << " L"
       << cfg.pe_array.lanes << " win" << cfg.compaction.window << " D" << cfg.compaction.segments << " banks"
