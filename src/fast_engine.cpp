@@ -53,7 +53,6 @@ public:
         m_end = 0;
         m_rmw_starts.clear();
         m_window_start = true;
-        m_line_ready = 0;
     }
     // A step of `cycles` network cycles; `line_words` > 0 when it starts a line (its read's words).
     void step(int64_t line_words, int64_t weight_words, int cycles, int64_t rmw_words) {
@@ -114,7 +113,6 @@ public:
         m_set = (m_set + 1) % m_sets;
         m_window_start = true;
     }
-    void next_window_start() { m_window_start = true; }
     // Cycles from the controller's command to the PE array's done (both handshake registers).
     int64_t wall() const { return m_end; }
 
@@ -123,7 +121,7 @@ private:
     int64_t m_pipe;
     int m_sets, m_abanks, m_wbanks, m_obanks, m_la, m_lw, m_lo;
     int64_t m_dbl0 = 0, m_issue = 0, m_net_end = 0, m_net_block = 0;
-    int64_t m_wbuf_free = 0, m_abuf_free = 0, m_obuf_free = 0, m_line_issue = 0, m_line_ready = 0;
+    int64_t m_wbuf_free = 0, m_abuf_free = 0, m_obuf_free = 0, m_line_issue = 0;
     std::deque<int64_t> m_pops, m_wstarts, m_line_ends, m_rmw_starts;
     std::vector<int64_t> m_set_free;
     int m_set = 0;

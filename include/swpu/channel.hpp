@@ -66,7 +66,6 @@ public:
     int depth() const { return m_depth; }
     int occupancy() const { return int(m_items.size()); }  // committed + staged (what the VCD shows)
     int64_t pushes() const { return m_pushes; }
-    int64_t full_cycles_seen() const { return m_full_seen; }
 
 protected:
     void update() override {
@@ -86,7 +85,7 @@ private:
     int m_depth;
     std::deque<T> m_items;  // committed items first, then the ones staged this cycle
     int m_staged = 0, m_popped = 0;
-    int64_t m_pushes = 0, m_full_seen = 0;
+    int64_t m_pushes = 0;
     sc_core::sc_event m_written, m_read;
 };
 

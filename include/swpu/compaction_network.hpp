@@ -130,19 +130,6 @@ public:
         m_fault_position = position;
     }
 
-    // Accounts the activity of one step in the counters (forward routing, plus the reverse pass
-    // when results return to positions).
-    void account(const CompactionCost& c, int groups_served, bool scatter_back, Counters& k) const {
-        if (m_crossbar) {
-            k.crossbar_routes += int64_t(c.valid) * groups_served;
-            k.index_reads += int64_t(c.valid) * groups_served;
-        } else {
-            k.switch_traversals += int64_t(c.valid) * m_stages;
-            k.switch_hops += c.hops;
-            if (scatter_back) k.scatter_traversals += int64_t(c.valid) * m_stages * groups_served;
-        }
-    }
-
     static int hops_of_segment(uint64_t seg);
 
 private:
