@@ -3,6 +3,7 @@
 #include "swpu/json_strict.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -227,7 +228,7 @@ std::vector<Field> build_schema() {
              "Correlated but not identical masks.", ACC(workload.family_flip)), 0.0, 0.5);
     add(make("workload.prune_first_layer", Kind::Bool, "ASSUMED", "", "Prune the first conv too.",
              "Usually kept dense: 3 input channels, accuracy-critical.", ACC(workload.prune_first_layer)), 0, 0);
-    add(make("workload.input_density", Kind::Double, "ASSUMED", "", "Density of non-zero input activations of every layer; negative: per-layer defaults (docs/workload.md).",
+    add(make("workload.input_density", Kind::Double, "ASSUMED", "", "Density of non-zero input activations of every layer (the network's input image stays dense); negative: per-layer defaults (docs/workload.md).",
              "Published ReLU sparsity of ResNet-18 training.", ACC(workload.input_density)), -1.0, 1.0);
     add(make("workload.grad_density", Kind::Double, "ASSUMED", "", "Density of non-zero output gradients; negative: per-layer defaults.",
              "ReLU backward zeroes the same positions as forward.", ACC(workload.grad_density)), -1.0, 1.0);
@@ -377,6 +378,7 @@ void apply_object(ChipConfig& cfg, const json& obj, const std::string& prefix, c
     for (auto it = obj.begin(); it != obj.end(); ++it) {
         std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
         if (it.key().rfind("_comment", 0) == 0 || it.key().rfind("//", 0) == 0) continue;  // annotations
+        if (prefix.empty() && it.key() == "extends") continue;  // applied first, by apply_config_document
         if (const Field* f = find_field(path)) {
             set_field(cfg, *f, it.value(), file);
         } else if (is_section(path)) {
@@ -475,7 +477,9 @@ void validate(const ChipConfig& c) {
         fail("workload.grad_density", "use -1 for per-layer defaults or a density in [0, 1]");
 }
 
-ChipConfig config_from_json_text(const std::string& text, const std::string& file) {
+namespace {
+
+json parse_config_document(const std::string& text, const std::string& file) {
     json doc;
     try {
         doc = parse_json_strict(text, /*ignore_comments=*/true);
@@ -488,13 +492,66 @@ ChipConfig config_from_json_text(const std::string& text, const std::string& fil
         throw ConfigError{file, "", "invalid JSON: " + (p == std::string::npos ? what : what.substr(p))};
     }
     if (!doc.is_object()) throw ConfigError{file, "", "the document must be a JSON object"};
-    ChipConfig cfg;
-    cfg.source_file = file;
+    return doc;
+}
+
+// A path's identity for cycle detection: canonical where the file system can say, else lexical.
+std::string config_identity(const std::filesystem::path& p) {
+    std::error_code ec;
+    auto c = std::filesystem::weakly_canonical(p, ec);
+    return (ec ? std::filesystem::absolute(p, ec).lexically_normal() : c).string();
+}
+
+// Applies `doc` (read from `file`) on top of cfg: first the config its "extends" names, resolved
+// relative to `file`'s directory (recursively), then its own keys. `chain` holds the identities of
+// the files being applied, outermost first, and refuses a cycle.
+void apply_config_document(ChipConfig& cfg, const json& doc, const std::string& file,
+                           std::vector<std::string>& chain, std::vector<std::string>& files) {
+    auto ext = doc.find("extends");
+    if (ext != doc.end()) {
+        if (!ext->is_string() || ext->get<std::string>().empty())
+            throw ConfigError{file, "extends", "expected the path of the config this file extends (a non-empty "
+                                               "string, relative to this file's directory), got " +
+                                                   json_type(*ext) + " " + ext->dump()};
+        const std::filesystem::path base_path =
+            (std::filesystem::path(file).parent_path() / ext->get<std::string>()).lexically_normal();
+        const std::string base = base_path.string();
+        const std::string id = config_identity(base_path);
+        for (size_t i = 0; i < chain.size(); ++i) {
+            if (chain[i] != id) continue;
+            std::string cycle;
+            for (size_t j = i; j < chain.size(); ++j) cycle += chain[j] + " -> ";
+            throw ConfigError{file, "extends", "\"" + ext->get<std::string>() + "\" closes a cycle: " + cycle + id};
+        }
+        std::ifstream in(base_path, std::ios::binary);
+        if (!in)
+            throw ConfigError{file, "extends", "cannot open \"" + ext->get<std::string>() + "\" (resolved to " + base +
+                                                   ", relative to this file's directory)"};
+        std::stringstream ss;
+        ss << in.rdbuf();
+        if (in.bad()) throw ConfigError{file, "extends", "cannot read " + base};
+        const json base_doc = parse_config_document(ss.str(), base);
+        chain.push_back(id);
+        apply_config_document(cfg, base_doc, base, chain, files);
+        chain.pop_back();
+    }
     try {
         apply_object(cfg, doc, "", file);
     } catch (const json::exception& e) {
         throw ConfigError{file, "", std::string("invalid value: ") + e.what()};
     }
+    files.push_back(file);
+}
+
+}  // namespace
+
+ChipConfig config_from_json_text(const std::string& text, const std::string& file) {
+    const json doc = parse_config_document(text, file);
+    ChipConfig cfg;
+    cfg.source_file = file;
+    std::vector<std::string> chain{config_identity(file)}, files;
+    apply_config_document(cfg, doc, file, chain, files);
+    cfg.source_files = files;
     validate(cfg);
     return cfg;
 }
@@ -573,6 +630,10 @@ std::string config_markdown() {
     std::ostringstream o;
     o << "| parameter | default | unit | range | status | meaning | why this default |\n";
     o << "| --- | --- | --- | --- | --- | --- | --- |\n";
+    // Not a parameter: the loader's overlay key (apply_config_document), top level only.
+    o << "| `extends` | `null` | path | a config file, relative to this file's directory | - | Overlay: the named config is "
+         "applied first (itself possibly an overlay), then this file's own fields; a cycle or a missing file is an error. "
+         "| A variant (baseline, peak point) holds only what differs from the chip it extends. |\n";
     for (const auto& d : config_schema_docs()) {
         o << "| `" << d.path << "` | `" << d.default_value.dump() << "` | " << d.unit << " | " << d.range
           << " | " << d.status << " | " << d.doc << " | " << d.reason << " |\n";

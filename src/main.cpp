@@ -268,6 +268,7 @@ int sc_main(int argc, char* argv[]) {
     std::vector<std::pair<std::string, std::string>> files;
     swpu::EnergyModel energy(cfg);
     energy.annotate(report, chip.results(), chip.total_cycles());
+    swpu::add_energy_scope(report);
     {
         swpu::Counters wall;
         for (const auto& r : chip.results()) wall += r.c;

@@ -37,6 +37,7 @@ json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<
     r["tool"] = "swpu-sim";
     r["report_version"] = 1;
     r["config_file"] = info.config_file;
+    r["config_files"] = cfg.source_files;  // applied base first ("extends"); "config" is the result
     r["config"] = cfg.to_json();
     r["clock_mhz"] = cfg.clock_mhz();
     r["f_max_mhz"] = cfg.f_max_mhz(cfg.chip.voltage);
@@ -115,6 +116,27 @@ std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>
     return o.str();
 }
 
+void add_energy_scope(json& report) {
+    if (!report.contains("energy")) return;
+    const std::string chip = "chip: PE array, buffers, interconnect, vector and reorder units, control, clock and leakage; "
+                             "no DRAM";
+    const std::string sys = "system: chip + DRAM";
+    const std::string run = "whole run: every pass and vector-unit op of every iteration";
+    const std::string conv = "conv passes: FF + BP + WG of the conv and FC layers only";
+    report["energy"]["scope"] = {
+        {"chip_uj", chip + "; " + run},
+        {"dram_uj", "DRAM only; " + run},
+        {"total_uj", sys + "; " + run},
+        {"power_mw", chip + "; " + run},
+        {"system_power_mw", sys + "; " + run},
+        {"effective_tflops_per_w", chip + "; " + run + "; effective FLOPs = 2 x dense MACs"},
+        {"system_effective_tflops_per_w", sys + "; " + run + "; effective FLOPs = 2 x dense MACs"},
+        {"conv.chip_uj", chip + "; " + conv},
+        {"conv.power_mw", chip + "; " + conv},
+        {"conv.effective_tflops_per_w", chip + "; " + conv + "; the figure the paper's peak (126.04 TFLOPS/W) is compared with"},
+    };
+}
+
 std::string summary_text(const json& r) {
     std::ostringstream o;
     const json& t = r["totals"];
@@ -143,10 +165,20 @@ std::string summary_text(const json& r) {
           << " cycles, utilization " << std::setprecision(3) << c["utilization"].get<double>() << "\n";
     }
     if (r.contains("energy")) {
+        // Each figure with its scope: chip (without DRAM) or system (chip + DRAM); the whole run
+        // or the conv passes (FF + BP + WG) alone. Effective FLOPs = 2 x dense MACs.
         const json& e = r["energy"];
-        o << "  energy   : " << std::setprecision(3) << e["total_uj"].get<double>() << " uJ, "
-          << e["power_mw"].get<double>() << " mW, " << e["effective_tflops_per_w"].get<double>()
-          << " effective TFLOPS/W\n";
+        const json& c = e["conv"];
+        o << std::setprecision(3);
+        o << "  energy   : whole run: chip " << e["chip_uj"].get<double>() << " uJ + DRAM "
+          << e["dram_uj"].get<double>() << " uJ = system " << e["total_uj"].get<double>() << " uJ\n";
+        o << "  power    : whole run: chip " << e["power_mw"].get<double>() << " mW, system "
+          << e["system_power_mw"].get<double>() << " mW\n";
+        o << "  TFLOPS/W : effective, whole run: chip " << std::setprecision(2)
+          << e["effective_tflops_per_w"].get<double>() << ", system "
+          << e["system_effective_tflops_per_w"].get<double>() << "; conv passes: chip "
+          << c["effective_tflops_per_w"].get<double>() << " (" << std::setprecision(3) << c["chip_uj"].get<double>()
+          << " uJ, " << c["power_mw"].get<double>() << " mW)\n";
     }
     return o.str();
 }

@@ -354,7 +354,9 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
                 const Layer& P = net.layers[size_t(producer)];
                 b.resize(N, P.out_c, P.out_h, P.out_w);
             }
-            const double d = p.input_density >= 0 ? p.input_density : synthetic_default_density(net, producer);
+            // The network's input image stays dense: input_density is the layers' activations'.
+            const double d = producer >= 0 && p.input_density >= 0 ? p.input_density
+                                                                   : synthetic_default_density(net, producer);
             fill_bernoulli(b, d, derive_seed(p.seed, kStreamAct, uint64_t(i), uint64_t(producer + 1)));
             return tensors.emplace(producer, std::move(b)).first->second;
         };

@@ -590,3 +590,106 @@ TEST(ConfigSchema, DocsContainTheGeneratedTableVerbatim) {
         << "docs/config.md is out of date: regenerate the table with build/swpu-sim --config-doc";
     EXPECT_TRUE(contains(text, config_markdown()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Overlays: "extends" applies another config first (resolved relative to the file), then the file
+
+TEST(ConfigExtends, OverlayAppliesTheBaseThenItsOwnFields) {
+    TempDir dir;
+    fs::create_directories(dir.path / "sub");
+    const fs::path base = dir.write("base.json", R"({"chip": {"voltage": 0.9}, "buffers": {"weight": {"kib": 64}}})");
+    const fs::path top = dir.write("sub/top.json", R"({"_comment": "an overlay", "extends": "../base.json",
+                                                      "chip": {"voltage": 0.7}})");
+    const ChipConfig c = load_config(top.string());
+    EXPECT_DOUBLE_EQ(c.chip.voltage, 0.7);           // the overlay wins
+    EXPECT_EQ(c.buffers.weight.kib, 64);             // the base's field reaches the overlay
+    EXPECT_EQ(c.buffers.activation.kib, ChipConfig{}.buffers.activation.kib);  // defaults below both
+    EXPECT_EQ(c.source_file, top.string());
+    ASSERT_EQ(c.source_files.size(), 2u);
+    EXPECT_EQ(fs::path(c.source_files[0]), (dir.path / "sub/../base.json").lexically_normal());
+    EXPECT_EQ(c.source_files[1], top.string());
+}
+
+TEST(ConfigExtends, ChainsApplyInOrderAndNestedExtendsIsUnknown) {
+    TempDir dir;
+    dir.write("a.json", R"({"chip": {"voltage": 0.9}, "dram": {"bandwidth_gbps": 25.6}})");
+    dir.write("b.json", R"({"extends": "a.json", "chip": {"voltage": 0.8}})");
+    const fs::path c_path = dir.write("c.json", R"({"extends": "b.json", "dram": {"bandwidth_gbps": 6.4}})");
+    const ChipConfig c = load_config(c_path.string());
+    EXPECT_DOUBLE_EQ(c.chip.voltage, 0.8);
+    EXPECT_DOUBLE_EQ(c.dram.bandwidth_gbps, 6.4);
+    EXPECT_EQ(c.source_files.size(), 3u);
+    const fs::path nested = dir.write("nested.json", R"({"chip": {"extends": "a.json"}})");
+    const ConfigError e = catch_config_error([&] { load_config(nested.string()); });
+    EXPECT_EQ(e.path, "chip.extends");
+    EXPECT_TRUE(contains(e.reason, "unknown key")) << e.reason;
+}
+
+TEST(ConfigExtends, CyclesAreRefusedNamingTheChain) {
+    TempDir dir;
+    const fs::path a = dir.write("a.json", R"({"extends": "b.json"})");
+    dir.write("b.json", R"({"extends": "a.json"})");
+    ConfigError e = catch_config_error([&] { load_config(a.string()); });
+    EXPECT_EQ(e.path, "extends");
+    EXPECT_TRUE(contains(e.reason, "closes a cycle")) << e.reason;
+    EXPECT_TRUE(contains(e.reason, "a.json")) << e.reason;
+    EXPECT_TRUE(contains(e.reason, "b.json")) << e.reason;
+    const fs::path self = dir.write("self.json", R"({"extends": "./self.json"})");
+    e = catch_config_error([&] { load_config(self.string()); });
+    EXPECT_EQ(e.file, self.string());
+    EXPECT_TRUE(contains(e.reason, "closes a cycle")) << e.reason;
+}
+
+TEST(ConfigExtends, MissingOrMistypedBaseAndBadBaseFieldsAreRefused) {
+    TempDir dir;
+    const fs::path missing = dir.write("missing.json", R"({"extends": "nowhere/base.json"})");
+    ConfigError e = catch_config_error([&] { load_config(missing.string()); });
+    EXPECT_EQ(e.file, missing.string());
+    EXPECT_EQ(e.path, "extends");
+    EXPECT_TRUE(contains(e.reason, "cannot open")) << e.reason;
+    EXPECT_TRUE(contains(e.reason, (dir.path / "nowhere/base.json").string())) << e.reason;
+    for (const char* v : {"3", "\"\"", "null", "[\"a.json\"]"}) {
+        const fs::path p = dir.write("typed.json", std::string("{\"extends\": ") + v + "}");
+        e = catch_config_error([&] { load_config(p.string()); });
+        EXPECT_EQ(e.path, "extends") << v;
+        EXPECT_TRUE(contains(e.reason, "expected the path")) << v << ": " << e.reason;
+    }
+    // A bad field of the base is reported against the base file, not the overlay.
+    const fs::path bad_base = dir.write("bad_base.json", R"({"chip": {"voltage": "high"}})");
+    const fs::path top = dir.write("top.json", R"({"extends": "bad_base.json"})");
+    e = catch_config_error([&] { load_config(top.string()); });
+    EXPECT_EQ(fs::path(e.file), bad_base);
+    EXPECT_EQ(e.path, "chip.voltage");
+    // Cross-field validation sees the merged result: the base alone is valid, the overlay is not.
+    dir.write("ok_base.json", R"({"compaction": {"segments": 4}})");
+    const fs::path clash = dir.write("clash.json", R"({"extends": "ok_base.json", "pe_array": {"lanes": 2}})");
+    e = catch_config_error([&] { load_config(clash.string()); });
+    EXPECT_EQ(e.path, "pe_array.lanes");
+}
+
+TEST(ConfigExtends, CommittedOverlaysResolveToSwpuPlusTheirFields) {
+    // configs/peak.json and every configs/baselines/*.json extend configs/swpu.json: the resolved
+    // config equals swpu.json with the overlay's own fields applied (--set of each).
+    std::vector<fs::path> files{kSourceDir + "/configs/peak.json"};
+    for (const auto& e : fs::directory_iterator(kSourceDir + "/configs/baselines"))
+        if (e.path().extension() == ".json") files.push_back(e.path());
+    ASSERT_GT(files.size(), 2u);
+    for (const auto& f : files) {
+        SCOPED_TRACE(f.string());
+        const json doc = json::parse(read_text(f));
+        ASSERT_TRUE(doc.contains("extends"));
+        const ChipConfig got = load_config(f.string());
+        ChipConfig want = load_config(kDefaultConfig);
+        std::function<void(const json&, const std::string&)> apply = [&](const json& o, const std::string& pre) {
+            for (auto it = o.begin(); it != o.end(); ++it) {
+                if (pre.empty() && (it.key() == "extends" || it.key() == "_comment")) continue;
+                const std::string path = pre.empty() ? it.key() : pre + "." + it.key();
+                if (it.value().is_object()) apply(it.value(), path);
+                else apply_override(want, path + "=" + it.value().dump());
+            }
+        };
+        apply(doc, "");
+        EXPECT_EQ(got.to_json(), want.to_json());
+        EXPECT_EQ(got.source_files.size(), 2u);
+    }
+}

@@ -149,6 +149,8 @@ struct ChipConfig {
     } limits;
 
     std::string source_file = "<defaults>";  // where it was loaded from
+    // The files applied, base first: a file that "extends" another is applied after it.
+    std::vector<std::string> source_files;
 
     // Derived quantities.
     double f_max_mhz(double v) const;  // alpha-power law anchored at f_max_mhz_at_vnom, v_nom

@@ -26,6 +26,8 @@ struct RunInfo {
 
 nlohmann::json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results);
 std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>& results);
+// Adds energy.scope: what each energy figure covers (chip or chip + DRAM; whole run or conv passes).
+void add_energy_scope(nlohmann::json& report);
 std::string summary_text(const nlohmann::json& report);
 
 // Writes every (name, content) pair into dir atomically: all temporary files first, then renames.

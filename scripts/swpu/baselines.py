@@ -1,8 +1,12 @@
 """The baseline configs of the paper reproduction (scripts/reproduce_paper) and the paper's numbers.
 
-Baselines (configs/baselines/*.json) are full copies of configs/swpu.json that differ only in the
-fields listed in BASELINES. check_baselines() verifies exactly that (and fails loudly on drift);
-write_baselines() regenerates the files from configs/swpu.json.
+Each baseline (configs/baselines/NAME.json) is an overlay: `"extends": "../swpu.json"` plus only
+the fields listed for it in BASELINES, so a change to configs/swpu.json reaches every baseline.
+check_baselines() verifies that each file holds exactly its documented fields (and that no
+undocumented file is in the directory); write_baselines() regenerates the files from BASELINES.
+
+Adding a machine is one entry in BASELINES (with `claims` naming the paper claims it is a
+baseline of); reproduce_paper and scripts/reconstruction_space.py pick it up from there.
 """
 
 import collections
@@ -17,8 +21,11 @@ PEAK_CONFIG = os.path.join(REPO_ROOT, "configs", "peak.json")
 BASELINE_DIR = os.path.join(REPO_ROOT, "configs", "baselines")
 TRACES_DIR = os.path.join(REPO_ROOT, "configs", "traces")
 TRACE_GEN_DOC = os.path.join(REPO_ROOT, "docs", "trace-generator.md")
+# what every overlay extends, relative to configs/baselines/
+EXTENDS = "../swpu.json"
 
 # The paper's numbers (abstract of the TCSI 2022 paper; shared/ARCHITECTURE.md section 1).
+# They are only compared against: none of them feeds a config.
 PAPER_PEAK_TFLOPS_W = 126.04
 PAPER_FMAX_MHZ = 675.0
 PAPER_VS_UNSTRUCTURED = 1.53
@@ -41,69 +48,90 @@ def rel(path):
 
 
 class DriftError(Exception):
-    """A baseline config no longer matches configs/swpu.json plus its documented fields."""
+    """A baseline overlay holds other fields than its documented ones, or is not a documented one."""
 
 
 # ----------------------------------------------------------------------------- baselines
 
-def _structured_sparsity(swpu):
-    # Paper: sub-structured pruning reaches a 50.1% higher pruning ratio than structured pruning
-    # at equal accuracy, so structured runs at the sub-structured ratio / 1.501.
-    return round(swpu["workload"]["weight_sparsity"] / (1.0 + PAPER_PRUNING_GAIN), 4)
+class Baseline(object):
+    """A machine compared with SWPU: what it is, why, the fields that differ from
+    configs/swpu.json, the paper claims it is a baseline of ("3": sub-structured vs unstructured
+    pruning; "4", "5": a previous sparse training processor), and for an ablation the technique
+    it removes."""
+
+    def __init__(self, what, why, fields, claims=(), technique=None):
+        self.what, self.why, self.fields = what, why, collections.OrderedDict(fields)
+        self.claims, self.technique = tuple(claims), technique
 
 
 # The crossbar machine (decoupled groups) exists on the fast engine only (docs/architecture.md).
-_CROSSBAR = {"compaction.routing": "crossbar", "simulation.engine": "fast"}
-_NO_TECHNIQUES = dict(_CROSSBAR, **{"dbl.enabled": False, "reorder_unit.enabled": False})
+_CROSSBAR = [("compaction.routing", "crossbar"), ("simulation.engine", "fast")]
+_NO_TECHNIQUES = _CROSSBAR + [("dbl.enabled", False), ("reorder_unit.enabled", False)]
 
-# name -> (what it is, why, fields(swpu_config) -> {path: value}). Reasons and citations:
-# docs/baselines.md.
+# name -> Baseline. Reasons and citations: docs/baselines.md.
 BASELINES = collections.OrderedDict([
-    ("dense", (
+    ("dense", Baseline(
         "the SWPU chip running dense training",
         "upper bound of the work: what weight pruning saves on the same machine",
-        lambda s: {"workload.pruning": "dense"})),
-    ("structured", (
-        "the SWPU chip with structured (whole-filter) pruning at the sub-structured weight "
-        "sparsity / 1.501",
-        "the paper's sub-structured pruning reaches a 50.1% higher pruning ratio than structured "
-        "pruning at equal accuracy, so at equal accuracy structured pruning keeps more weights",
-        lambda s: {"workload.pruning": "structured",
-                   "workload.weight_sparsity": _structured_sparsity(s)})),
-    ("unstructured", (
+        [("workload.pruning", "dense")])),
+    ("structured", Baseline(
+        "the SWPU chip with structured (whole-filter) pruning",
+        "the paper's +50.1% pruning ratio is against structured pruning. Its weight sparsity is "
+        "SWPU's unless a measured pruning-ratio result exists (scripts/pruning_ratio.py): then "
+        "SWPU's sparsity / (1 + the measured gain), set by reproduce_paper on the command line "
+        "(structured_sparsity()); no paper value feeds it",
+        [("workload.pruning", "structured")])),
+    ("unstructured", Baseline(
         "unstructured (element-wise) pruning at SWPU's weight sparsity on the same array, with "
         "per-weight-index crossbar routing and without the reorder unit and the DBL controller",
-        "the paper's 1.53x comparison: sub-structured vs unstructured pruning at equal weight "
-        "sparsity; irregular masks need per-weight indices, and line clustering and "
+        "the paper's 1.53x comparison: sub-structured vs fine-grained (unstructured) pruning at "
+        "equal weight sparsity; irregular masks need per-weight indices, and line clustering and "
         "detect-before-load have no line structure to work on",
-        lambda s: dict(_NO_TECHNIQUES, **{"workload.pruning": "unstructured"}))),
-    ("prev_sparse_processor", (
-        "a previous sparse training processor (PNPU/LNPU/GANPU class) normalised to SWPU's "
-        "process, 256 MACs, buffers and DRAM: fine-grained unstructured pruning at SWPU's weight "
-        "sparsity, input/output zero skipping, crossbar routing, no clustering, no DBL, no "
-        "spatial disconnect (one compaction segment)",
+        _NO_TECHNIQUES + [("workload.pruning", "unstructured")], claims=("3",))),
+    ("prev_sparse_processor", Baseline(
+        "a previous sparse training processor normalised to SWPU's process, 256 MACs, buffers "
+        "and DRAM: fine-grained unstructured pruning at SWPU's weight sparsity, input/output zero "
+        "skipping, crossbar routing, no clustering, no DBL, no spatial disconnect (one "
+        "compaction segment)",
         "the paper's 3.72x energy and 4.69x speed comparison on ResNet-18 training",
-        lambda s: dict(_NO_TECHNIQUES, **{"workload.pruning": "unstructured",
-                                          "compaction.segments": 1}))),
-    ("swpu_no_reorder", (
+        _NO_TECHNIQUES + [("workload.pruning", "unstructured"), ("compaction.segments", 1)],
+        claims=("4", "5"))),
+    ("swpu_no_reorder", Baseline(
         "SWPU without the Hamming-distance clustering reorder unit (natural filter/channel order)",
         "ablation of technique 1",
-        lambda s: {"reorder_unit.enabled": False})),
-    ("swpu_no_dbl", (
+        [("reorder_unit.enabled", False)],
+        technique="Hamming-distance clustering (reorder unit)")),
+    ("swpu_no_dbl", Baseline(
         "SWPU without the detect-before-load controller (detect-after-load: every line is read "
         "and zero-detected)",
         "ablation of technique 2",
-        lambda s: {"dbl.enabled": False})),
-    ("swpu_no_log_routing", (
+        [("dbl.enabled", False)], technique="detect-before-load controller")),
+    ("swpu_no_log_routing", Baseline(
         "SWPU with crossbar routing (per-weight indices, groups decoupled) instead of the "
         "spatial-disconnect log-based routing with bi-directional switches",
         "ablation of technique 3",
-        lambda s: dict(_CROSSBAR))),
+        _CROSSBAR, technique="log-based routing + bi-directional switches")),
 ])
-ABLATIONS = ["swpu_no_reorder", "swpu_no_dbl", "swpu_no_log_routing"]
-ABLATION_TECHNIQUE = {"swpu_no_reorder": "Hamming-distance clustering (reorder unit)",
-                      "swpu_no_dbl": "detect-before-load controller",
-                      "swpu_no_log_routing": "log-based routing + bi-directional switches"}
+ABLATIONS = [n for n, b in BASELINES.items() if b.technique]
+ABLATION_TECHNIQUE = {n: BASELINES[n].technique for n in ABLATIONS}
+
+
+def baselines_of(claim_id):
+    """Names of the baselines a paper claim is measured against, in BASELINES order."""
+    return [n for n, b in BASELINES.items() if claim_id in b.claims]
+
+
+def structured_sparsity(swpu_sparsity, pruning_result):
+    """(weight sparsity of the structured baseline, how it was chosen). From the measured
+    pruning-ratio gain of scripts/pruning_ratio.py when there is one (structured pruning keeps
+    more weights at equal accuracy), else SWPU's own sparsity."""
+    gain = (pruning_result or {}).get("relative_gain_sub_vs_structured")
+    if isinstance(gain, (int, float)) and gain > -1:
+        v = round(swpu_sparsity / (1.0 + gain), 4)
+        return v, ("measured: SWPU's weight sparsity %g / (1 + the measured pruning-ratio gain "
+                   "%+.1f%%) = %g" % (swpu_sparsity, 100 * gain, v))
+    return swpu_sparsity, ("equal to SWPU's weight sparsity %g (no measured pruning-ratio "
+                           "result)" % swpu_sparsity)
 
 
 def is_comment_key(key):
@@ -124,12 +152,46 @@ def flatten(cfg, prefix=""):
     return out
 
 
+def nest(fields):
+    """{'a.b': 1} -> {'a': {'b': 1}} (key order kept)."""
+    out = collections.OrderedDict()
+    for path, v in fields.items():
+        node = out
+        parts = path.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, collections.OrderedDict())
+        node[parts[-1]] = v
+    return out
+
+
 def load_json(path):
     try:
         with open(path) as f:
             return json.load(f, object_pairs_hook=collections.OrderedDict)
     except (OSError, ValueError) as e:
         raise DriftError("%s: cannot read it as plain JSON: %s" % (rel(path), e))
+
+
+def resolved(path, _seen=()):
+    """The config a file means: its "extends" chain applied base first, overlay on top (what the
+    simulator's loader does; the simulator's report carries the same as "config")."""
+    cfg = load_json(path)
+    ext = cfg.pop("extends", None)
+    if ext is None:
+        return cfg
+    base = os.path.normpath(os.path.join(os.path.dirname(path), ext))
+    if os.path.realpath(base) in _seen:
+        raise DriftError("%s: extends %s closes a cycle" % (rel(path), ext))
+    out = resolved(base, _seen + (os.path.realpath(path),))
+
+    def merge(dst, src):
+        for k, v in src.items():
+            if isinstance(v, dict) and isinstance(dst.get(k), dict):
+                merge(dst[k], v)
+            else:
+                dst[k] = v
+    merge(out, cfg)
+    return out
 
 
 def baseline_path(name, baseline_dir=None):
@@ -140,46 +202,28 @@ def _fmt_value(v):
     return json.dumps(v)
 
 
-def baseline_comment(name, fields):
-    what, why, _ = BASELINES[name]
-    diff = ", ".join("%s = %s" % (k, _fmt_value(v)) for k, v in fields.items())
-    return ("Baseline '%s': %s. Why: %s. A full copy of configs/swpu.json differing only in: %s. "
-            "Reasons and citations: docs/baselines.md. Generated by `scripts/reproduce_paper "
-            "--write-baselines`; scripts/reproduce_paper refuses to run if this file drifts from "
-            "configs/swpu.json." % (name, what, why, diff))
+def baseline_comment(name):
+    b = BASELINES[name]
+    return ("Baseline '%s': %s. Why: %s. An overlay of configs/swpu.json: only the fields below "
+            "differ. Reasons and citations: docs/baselines.md. Generated by `scripts/reproduce_paper "
+            "--write-baselines` from scripts/swpu/baselines.py BASELINES; scripts/reproduce_paper "
+            "refuses to run if this file holds other fields." % (name, b.what, b.why))
 
 
-def _set_path(cfg, path, value):
-    node = cfg
-    parts = path.split(".")
-    for p in parts[:-1]:
-        node = node[p]
-    if parts[-1] not in node:
-        raise DriftError("configs/swpu.json has no parameter %s (documented baseline field)" % path)
-    node[parts[-1]] = value
-
-
-def make_baseline(name, swpu):
-    """The baseline config: swpu.json with the documented fields changed and a _comment."""
-    fields = BASELINES[name][2](swpu)
-    cfg = json.loads(json.dumps(swpu), object_pairs_hook=collections.OrderedDict)
-    for k, v in fields.items():
-        _set_path(cfg, k, v)
-    out = collections.OrderedDict([("_comment", baseline_comment(name, fields))])
-    for k, v in cfg.items():
-        if k != "_comment":
-            out[k] = v
+def make_baseline(name):
+    """The overlay: a _comment, "extends" and the documented fields."""
+    out = collections.OrderedDict([("_comment", baseline_comment(name)), ("extends", EXTENDS)])
+    out.update(nest(BASELINES[name].fields))
     return out
 
 
-def write_baselines(swpu_path=None, baseline_dir=None):
-    swpu = load_json(swpu_path or SWPU_CONFIG)
+def write_baselines(baseline_dir=None):
     baseline_dir = baseline_dir or BASELINE_DIR
     os.makedirs(baseline_dir, exist_ok=True)
     written = []
     for name in BASELINES:
         path = baseline_path(name, baseline_dir)
-        write_text_atomic(path, json.dumps(make_baseline(name, swpu), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(make_baseline(name), indent=2) + "\n")
         written.append(path)
     return written
 
@@ -192,15 +236,13 @@ def _same(a, b):
     return a == b
 
 
-def check_baselines(swpu_path=None, baseline_dir=None):
-    """Every documented baseline exists and equals swpu.json except in its documented fields,
-    which hold their documented values; no undocumented file is in the directory. Raises
-    DriftError listing every problem."""
-    swpu = load_json(swpu_path or SWPU_CONFIG)
+def check_baselines(baseline_dir=None):
+    """Every documented baseline exists, extends configs/swpu.json and holds exactly its
+    documented fields with their documented values; no undocumented file is in the directory.
+    Raises DriftError listing every problem."""
     baseline_dir = baseline_dir or BASELINE_DIR
-    ref = flatten(swpu)
     problems = []
-    for name in BASELINES:
+    for name, b in BASELINES.items():
         path = baseline_path(name, baseline_dir)
         if not os.path.isfile(path):
             problems.append("%s is missing" % rel(path))
@@ -212,25 +254,23 @@ def check_baselines(swpu_path=None, baseline_dir=None):
             continue
         if not str(cfg.get("_comment", "")).strip():
             problems.append("%s: no top-level \"_comment\" saying what the baseline is" % rel(path))
-        fields = BASELINES[name][2](swpu)
-        got = flatten(cfg)
-        for k in ref:
+        if cfg.get("extends") != EXTENDS:
+            problems.append("%s: \"extends\" is %s, expected %s (a baseline is an overlay of "
+                            "configs/swpu.json)" % (rel(path), _fmt_value(cfg.get("extends")),
+                                                    _fmt_value(EXTENDS)))
+        got = flatten(collections.OrderedDict((k, v) for k, v in cfg.items() if k != "extends"))
+        for k, want in b.fields.items():
             if k not in got:
-                problems.append("%s: %s is missing (configs/swpu.json has %s)"
-                                % (rel(path), k, _fmt_value(ref[k])))
+                problems.append("%s: documented field %s is missing (expected %s)"
+                                % (rel(path), k, _fmt_value(want)))
+            elif not _same(got[k], want):
+                problems.append("%s: documented field %s is %s, expected %s"
+                                % (rel(path), k, _fmt_value(got[k]), _fmt_value(want)))
         for k in got:
-            if k not in ref:
-                problems.append("%s: %s is not in configs/swpu.json" % (rel(path), k))
-                continue
-            want = fields[k] if k in fields else ref[k]
-            if not _same(got[k], want):
-                if k in fields:
-                    problems.append("%s: documented field %s is %s, expected %s"
-                                    % (rel(path), k, _fmt_value(got[k]), _fmt_value(want)))
-                else:
-                    problems.append("%s: %s is %s but configs/swpu.json has %s (only %s may differ)"
-                                    % (rel(path), k, _fmt_value(got[k]), _fmt_value(ref[k]),
-                                       ", ".join(fields)))
+            if k not in b.fields:
+                problems.append("%s: %s = %s is not a documented field of this baseline (document "
+                                "it in scripts/swpu/baselines.py BASELINES and docs/baselines.md)"
+                                % (rel(path), k, _fmt_value(got[k])))
     if os.path.isdir(baseline_dir):
         for fn in sorted(os.listdir(baseline_dir)):
             if fn.endswith(".json") and fn[:-5] not in BASELINES:
