@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -164,6 +165,62 @@ TEST_F(CliTest, DefaultConfigRunWritesReports) {
 
 // ---------------------------------------------------------------------------------------------
 // Bad inputs: exit status 2, a message naming the file or field, nothing written
+
+// The summary prints each energy figure with its scope (chip / system, whole run / conv passes),
+// each equal to the report's field of that scope, and the chip power times the run's time is the
+// chip energy (not the chip + DRAM energy).
+TEST_F(CliTest, SummaryPrintsEachFigureWithItsScope) {
+    const ProcResult r = run("--config configs/swpu.json --out out " + kFast);
+    ASSERT_EQ(r.status, 0) << "stderr: " << r.err;
+    const json rep = json::parse(read_text(dir / "out" / "report.json"));
+    const json& e = rep["energy"];
+    double chip = 0, dram = 0, sys = 0, pw = 0, spw = 0, eff = 0, seff = 0, ceff = 0, cuj = 0, cpw = 0;
+    const auto line = [&](const std::string& head) {
+        const auto at = r.out.find(head);
+        EXPECT_NE(at, std::string::npos) << head << " missing from:\n" << r.out;
+        return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+    };
+    ASSERT_EQ(std::sscanf(line("  energy   : ").c_str(), "  energy   : whole run: chip %lf uJ + DRAM %lf uJ = system %lf uJ",
+                          &chip, &dram, &sys), 3) << r.out;
+    ASSERT_EQ(std::sscanf(line("  power    : ").c_str(), "  power    : whole run: chip %lf mW, system %lf mW", &pw, &spw), 2)
+        << r.out;
+    ASSERT_EQ(std::sscanf(line("  TFLOPS/W : ").c_str(),
+                          "  TFLOPS/W : effective, whole run: chip %lf, system %lf; conv passes: chip %lf (%lf uJ, %lf mW)",
+                          &eff, &seff, &ceff, &cuj, &cpw), 5) << r.out;
+    EXPECT_NEAR(chip, e["chip_uj"].get<double>(), 1e-3);
+    EXPECT_NEAR(dram, e["dram_uj"].get<double>(), 1e-3);
+    EXPECT_NEAR(sys, e["total_uj"].get<double>(), 1e-3);
+    EXPECT_NEAR(pw, e["power_mw"].get<double>(), 1e-3);
+    EXPECT_NEAR(spw, e["system_power_mw"].get<double>(), 1e-3);
+    EXPECT_NEAR(eff, e["effective_tflops_per_w"].get<double>(), 0.01);
+    EXPECT_NEAR(seff, e["system_effective_tflops_per_w"].get<double>(), 0.01);
+    EXPECT_NEAR(ceff, e["conv"]["effective_tflops_per_w"].get<double>(), 0.01);
+    EXPECT_NEAR(cuj, e["conv"]["chip_uj"].get<double>(), 1e-3);
+    EXPECT_NEAR(cpw, e["conv"]["power_mw"].get<double>(), 1e-3);
+    const double time_s = rep["totals"]["time_us"].get<double>() * 1e-6;
+    EXPECT_NEAR(pw * 1e-3 * time_s * 1e6, chip, 1e-3 * chip);  // chip power x time = chip energy
+    EXPECT_NEAR(spw * 1e-3 * time_s * 1e6, sys, 1e-3 * sys);
+    ASSERT_TRUE(e.contains("scope"));
+    for (const char* k : {"chip_uj", "total_uj", "power_mw", "effective_tflops_per_w", "conv.effective_tflops_per_w"})
+        EXPECT_TRUE(e["scope"].contains(k)) << k;
+    EXPECT_TRUE(contains(e["scope"]["total_uj"].get<std::string>(), "chip + DRAM"));
+    EXPECT_TRUE(contains(e["scope"]["conv.effective_tflops_per_w"].get<std::string>(), "conv passes"));
+    ASSERT_EQ(rep["config_files"].size(), 1u);
+}
+
+// An overlay runs as its base plus its fields; a cycle of "extends" is refused with status 2.
+TEST_F(CliTest, OverlayConfigRunsAndExtendsCycleIsRefused) {
+    write("configs/dense.json", R"({"extends": "swpu.json", "workload": {"pruning": "dense"}})");
+    const ProcResult r = run("--config configs/dense.json --print-config");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const json cfg = json::parse(r.out);
+    EXPECT_EQ(cfg["workload"]["pruning"], "dense");
+    EXPECT_EQ(cfg["pe_array"]["groups"], 16);
+    write("configs/a.json", R"({"extends": "b.json"})");
+    write("configs/b.json", R"({"extends": "a.json"})");
+    expect_refused("--config configs/a.json --out out_bad", {"configs/a.json", "extends", "closes a cycle"});
+    expect_refused("--config configs/dense.json --set workload.pruning=none --out out_bad", {"workload.pruning"});
+}
 
 TEST_F(CliTest, BadConfigFileIsRefused) {
     write("bad.json", R"({"chip": {"voltage": 1.0}, "bogus_key": 3})");
