@@ -17,12 +17,13 @@ per machine, each run's report kept under WORK/<machine>/points/.
 import collections
 import math
 import os
+import sys
 
 from . import claims as cl
 from .baselines import BASELINES, SWPU_CONFIG, baseline_path, baselines_of, flatten, resolved
 from .cli import fmt_num
 from .report import Report, ReportError
-from .sweep import Sweep
+from .sweep import Sweep, describe, run_on_dask
 
 
 class Param(object):
@@ -128,24 +129,62 @@ def _point_id(label):
     return "base" if not label else label.replace("/", "_")
 
 
+def _set_text(v):
+    if isinstance(v, bool):
+        return str(v).lower()
+    return fmt_num(v) if isinstance(v, float) else str(v)
+
+
 def run_sweeps(sim, runs, work, base_sets, cluster, prog, quiet=False, timeout=None):
-    """Runs every machine's points (resumable). Returns {machine: {label: metrics or None}}."""
-    out = {}
+    """Runs every machine's points (resumable: one swpu.sweep.Sweep per machine, its finished
+    points skipped) on one Dask cluster. Returns {machine: {label: metrics or None}}."""
+    sweeps, plan_ = {}, []
     for m, pts in runs.items():
         sw = Sweep(sim, machine_config(m), None, base_sets, os.path.join(work, m),
                    ["--engine", cl.ENGINE], timeout, "%s[%s]" % (prog, m), quiet)
-        points = [(_point_id(lab), [(k, fmt_num(v) if isinstance(v, float) else str(v).lower()
-                                     if isinstance(v, bool) else str(v)) for k, v in ps],
-                   {"point_sets": lab or "(config as is)"}) for lab, ps in pts.items()]
-        sw.run(points, cluster, ["point_sets"])
+        os.makedirs(os.path.join(sw.out, "points"), exist_ok=True)
+        sweeps[m] = sw
+        for lab, ps in pts.items():
+            sets = [(k, _set_text(v)) for k, v in ps]
+            plan_.append((m, lab, sets, sw.task(_point_id(lab), sets)))
+    records = {}
+    for m, lab, sets, t in plan_:
+        rec = sweeps[m].finished(t)
+        if rec is not None:
+            records[t["key"], m] = rec
+    todo = [t for m, lab, sets, t in plan_ if (t["key"], m) not in records]
+    by_key = {t["key"]: m for m, lab, sets, t in plan_}
+    sys.stderr.write("%s: %d runs on %d machines, %d already finished (skipped), %d to run on %s\n"
+                     % (prog, len(plan_), len(runs), len(plan_) - len(todo), len(todo),
+                        describe(cluster)))
+    done = [0]
+
+    def on_record(rec):
+        done[0] += 1
+        records[rec["key"], by_key[rec["key"]]] = rec
+        if rec["status"] != "ok":
+            sys.stderr.write("[%d/%d] FAILED  %s %s: %s\n" % (done[0], len(todo), by_key[rec["key"]],
+                                                           rec["point"], rec["error"]))
+        elif not quiet:
+            sys.stderr.write("[%d/%d] ok      %s %s (%.1f s)\n" % (done[0], len(todo), by_key[rec["key"]],
+                                                              rec["point"], rec["seconds"]))
+    if todo:
+        run_on_dask(todo, cluster, prog, on_record)
+    out = {}
+    for m, sw in sweeps.items():
+        mine = [(lab, sets, t) for mm, lab, sets, t in plan_ if mm == m]
+        sw.write_table(os.path.join(sw.out, "results.csv"), ["point_sets"], [t for _, _, t in mine],
+                       {t["key"]: records[t["key"], m] for _, _, t in mine if (t["key"], m) in records},
+                       {t["key"]: {"point_sets": lab or "(config as is)"} for lab, _, t in mine})
         res = {}
-        for (pid, ps, _), lab in zip(points, pts):
-            d = sw.task(pid, ps)["dir"]
+        for lab, sets, t in mine:
             try:
-                res[lab] = cl.network_metrics(Report.load(d))
+                if records.get((t["key"], m), {}).get("status") != "ok":
+                    raise ReportError("run failed")
+                res[lab] = cl.network_metrics(Report.load(t["dir"]))
                 res[lab]["command"] = " ".join(
                     ["build/swpu-sim", "--config", cl.rel(machine_config(m)), "--engine", cl.ENGINE]
-                    + ["--set %s=%s" % kv for kv in base_sets + ps])
+                    + ["--set %s=%s" % kv for kv in base_sets + sets])
             except (ReportError, KeyError, ValueError, OSError):
                 res[lab] = None
         out[m] = res
