@@ -235,9 +235,13 @@ def evaluate(params, quick, where, results):
     return out
 
 
+MAX_COMBINED = 4  # the chosen config combines at most this many parameters' values
+
+
 def chosen_sets(params, claim, baseline):
-    """The combination a claim's chosen config uses for one baseline: per parameter the swept
-    value whose ratio came nearest the paper's value, where that is nearer than the default."""
+    """The parameter values a claim's chosen config may combine, for one baseline: per parameter
+    the swept value whose ratio came nearest the paper's value, where that is nearer than the
+    default; ordered nearest first, at most MAX_COMBINED."""
     paper = claim["paper"]
     d = claim["default"][baseline]["ratio"]
     if d is None:
@@ -250,45 +254,57 @@ def chosen_sets(params, claim, baseline):
                     best is None or abs(math.log(r / paper)) < abs(math.log(best[1] / paper))):
                 best = (v, r)
         if best is not None:
-            picks.append((p, best[0]))
-    return picks
+            picks.append((p, best[0], abs(math.log(best[1] / paper))))
+    picks.sort(key=lambda x: x[2])
+    return [(p, v) for p, v, _ in picks[:MAX_COMBINED]]
 
 
 def plan_chosen(params, ev, defaults):
-    """The chosen configs' points: {machine: OrderedDict(label -> sets)} and, per (claim,
-    baseline), the labels of its SWPU and baseline points and its parameter values."""
+    """The candidates of the chosen configs: per (claim, baseline) the combinations of its first
+    1, 2, ... picks (chosen_sets()); their points {machine: OrderedDict(label -> sets)}."""
     runs = collections.defaultdict(collections.OrderedDict)
     chosen = []
     for c in ev:
         for b in c["baselines"]:
             picks = chosen_sets(params, c, b)
-            if not picks:
-                continue
-            labs = {}
-            for m in ("swpu", b):
-                ps = []
-                for p, v in picks:
-                    if p.applies(m):
-                        ps += point_sets(m, p.sets(v), defaults[m])
-                lab = _label(ps)
-                runs[m].setdefault(lab, ps)
-                labs[m] = lab
-            chosen.append({"claim": c["id"], "baseline": b,
-                           "values": [(p.name, v) for p, v in picks], "labels": labs})
+            cands = []
+            for k in range(1, len(picks) + 1):
+                labs = {}
+                for m in ("swpu", b):
+                    ps = []
+                    for p, v in picks[:k]:
+                        if p.applies(m):
+                            ps += point_sets(m, p.sets(v), defaults[m])
+                    lab = _label(ps)
+                    runs[m].setdefault(lab, ps)
+                    labs[m] = lab
+                cands.append({"values": [(p.name, v) for p, v in picks[:k]], "labels": labs})
+            if cands:
+                chosen.append({"claim": c["id"], "baseline": b, "candidates": cands})
     return runs, chosen
 
 
 def evaluate_chosen(ev, chosen, results):
+    """Each (claim, baseline)'s chosen config: the candidate nearest the paper's value."""
     by_id = {c["id"]: c for c in ev}
     for ch in chosen:
         c = by_id[ch["claim"]]
-        sw = results["swpu"].get(ch["labels"]["swpu"])
-        bm = results[ch["baseline"]].get(ch["labels"][ch["baseline"]])
-        r = _ratio(bm, sw, c["metric"])
-        ch["ratio"] = r
-        ch["status"] = _status(r, c["paper"], c["tolerance"])
-        ch["commands"] = [x["command"] for x in (sw, bm) if x]
-        c.setdefault("chosen", []).append(ch)
+        best = None
+        for cand in ch["candidates"]:
+            sw = results["swpu"].get(cand["labels"]["swpu"])
+            bm = results[ch["baseline"]].get(cand["labels"][ch["baseline"]])
+            cand["ratio"] = _ratio(bm, sw, c["metric"])
+            cand["commands"] = [x["command"] for x in (sw, bm) if x]
+            if cand["ratio"] is not None and (best is None or abs(math.log(cand["ratio"] / c["paper"]))
+                                              < abs(math.log(best["ratio"] / c["paper"]))):
+                best = cand
+        if best is None:
+            continue
+        c.setdefault("chosen", []).append({
+            "claim": ch["claim"], "baseline": ch["baseline"], "values": best["values"],
+            "ratio": best["ratio"], "status": _status(best["ratio"], c["paper"], c["tolerance"]),
+            "commands": best["commands"],
+            "tried": [{"values": x["values"], "ratio": x.get("ratio")} for x in ch["candidates"]]})
     return ev
 
 
@@ -302,6 +318,9 @@ def run(sim, work, batch, quick, cluster, prog, params=None, quiet=False, timeou
     runs, where, defaults = plan(params, quick)
     results = run_sweeps(sim, runs, work, base_sets, cluster, prog, quiet, timeout)
     ev = evaluate(params, quick, where, results)
+    for c in ev:  # SWPU's own value of each parameter, marked in the tables and plots
+        for p, row in zip(params, c["params"]):
+            row["default_value"] = defaults["swpu"].get(p.paths[0])
     ch_runs, chosen = plan_chosen(params, ev, defaults)
     if ch_runs:
         more = run_sweeps(sim, ch_runs, work, base_sets, cluster, prog, quiet, timeout)
@@ -340,7 +359,8 @@ def render_section(ev, settings, images_rel, heading="##"):
     s = settings
     a("%s Reconstruction space: where claims 3-5 are reproduced" % heading)
     a("")
-    a("Each ASSUMED parameter below is swept one at a time around the default config, on SWPU "
+    a("Each ASSUMED parameter below is swept one at a time around the default config (marked "
+      "*default*; a dashed line in the plots), on SWPU "
       "and on every baseline of claims 3-5 (ResNet-18 CIFAR form, width %g, batch %d, %d "
       "iterations amortized as above, `--engine %s`; %d simulator runs). A parameter marked "
       "*swpu* is SWPU's own design choice (the baselines keep their config); *all* sets it on "
@@ -370,7 +390,8 @@ def render_section(ev, settings, images_rel, heading="##"):
             for b in c["baselines"]:
                 cells = []
                 for v, r in zip(row["values"], row["ratios"][b]):
-                    t = "%s: %s" % (_v(v), _x(r))
+                    t = "%s%s: %s" % (_v(v), " (default)" if _same(v, row.get("default_value"))
+                                      else "", _x(r))
                     cells.append("**%s**" % t if v in row["met_at"][b] else t)
                 a("| `%s` | %s | %s | %s |" % (row["param"], b, ", ".join(cells),
                                               ", ".join(_v(v) for v in row["met_at"][b])
@@ -381,10 +402,12 @@ def render_section(ev, settings, images_rel, heading="##"):
                 b, n["param"], _v(n["value"]), _x(n["ratio"]), n["status"]))
         for ch in c.get("chosen", []):
             a("- **Chosen** vs %s (picked after the sweep to land near the paper's value, not a "
-              "prediction): %s gives %s (%s). Commands: %s." % (
+              "prediction): %s gives %s (%s). Commands: %s. Combinations tried (the parameter "
+              "values nearest the paper's, nearest first): %s." % (
                   ch["baseline"], ", ".join("`%s = %s`" % (k, _v(v)) for k, v in ch["values"]),
                   _x(ch.get("ratio")), ch.get("status"),
-                  "; ".join("`%s`" % x for x in ch.get("commands", []))))
+                  "; ".join("`%s`" % x for x in ch.get("commands", [])),
+                  "; ".join("%d: %s" % (len(t["values"]), _x(t["ratio"])) for t in ch["tried"])))
         a("")
         a("![claim %s](%s/claim%s.png)" % (c["id"], images_rel, c["id"]))
         a("")
@@ -415,6 +438,9 @@ def write_plots(ev, images_dir, subtitle):
                 if pts:
                     ax.plot(*zip(*pts), marker="o", label="vs " + b)
             ax.axhline(1.0, color="k", lw=0.6)
+            for x, v in zip(xs, row["values"]):
+                if _same(v, row.get("default_value")):
+                    ax.axvline(x, color="gray", ls="--", lw=0.8, label="SWPU's default")
             ax.set_xticks(xs)
             ax.set_xticklabels([_v(v) for v in row["values"]], fontsize=7)
             ax.set_title(row["param"], fontsize=8)

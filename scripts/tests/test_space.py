@@ -8,6 +8,7 @@ model change that reverses one fails here; it is skipped when the simulator is n
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -59,12 +60,15 @@ def test_a_new_parameter_is_one_line():
 
 
 def test_chosen_combines_the_values_nearest_the_paper():
-    params = [space.Param("a", [1, 2], "all"), space.Param("b", [1, 2], "all")]
+    params = [space.Param("a", [1, 2], "all"), space.Param("b", [1, 2], "all"),
+              space.Param("c", [1, 2], "all")]
     claim = {"paper": 2.0, "default": {"x": {"ratio": 1.0}},
              "params": [{"values": [1, 2], "ratios": {"x": [1.5, 0.8]}},
-                        {"values": [1, 2], "ratios": {"x": [0.9, 0.7]}}]}
+                        {"values": [1, 2], "ratios": {"x": [0.9, 0.7]}},
+                        {"values": [1, 2], "ratios": {"x": [1.2, 1.9]}}]}
     picks = space.chosen_sets(params, claim, "x")
-    assert [(p.name, v) for p, v in picks] == [("a", 1)]  # b never moves towards 2.0
+    # nearest first; b never moves towards 2.0
+    assert [(p.name, v) for p, v in picks] == [("c", 2), ("a", 1)]
 
 
 def test_bad_parameter_is_refused_before_anything_runs(tmp_path):
@@ -139,4 +143,8 @@ def test_document_shows_each_claim_with_plot_and_chosen_configs(quick):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
         for ch in claim(quick, cid).get("chosen", []):
             assert ch["status"] in ("met", "missed") and ch["values"]
+            # the chosen one is the tried combination nearest the paper's value
+            paper = claim(quick, cid)["paper"]
+            d = [abs(math.log(t["ratio"] / paper)) for t in ch["tried"] if t["ratio"]]
+            assert abs(math.log(ch["ratio"] / paper)) == pytest.approx(min(d))
     assert "**Chosen**" in md or not any(claim(quick, c).get("chosen") for c in ("3", "4", "5"))
