@@ -2,7 +2,7 @@
 
     /usr/bin/python3 -m pytest scripts/tests/test_reproduce.py
 
-The baseline-drift tests need no simulator. The others run `scripts/reproduce_paper --quick`
+The baseline-overlay tests need no simulator. The others run `scripts/reproduce_paper --quick`
 once (about 10-20 s on 2 cores) and check the direction and rough size of each effect the paper
 claims, so that a change of the model that breaks one fails here. They are skipped when the
 simulator ($SWPU_SIM, else <repo>/build/swpu-sim) is not built.
