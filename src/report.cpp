@@ -55,8 +55,9 @@ json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<
         {"note", "swpu-sim models a reconstruction of SWPU: the paper states only headline facts (FOUND); "
                  "every other choice is an ASSUMED, documented config parameter (docs/config.md, docs/architecture.md)."},
         {"calibration", "energy.cal_compute/sram/interconnect/control/leakage = one factor fitted so that configs/peak.json "
-                        "(0.56 V, 90% sub-structured weight and 90% activation sparsity) gives 126.04 TFLOPS/W on the "
-                        "convolution passes (docs/energy.md, scripts/calibrate_energy.py)"},
+                        "(0.56 V, 90% sub-structured weight and 90% activation sparsity, dense input image) gives 126.04 "
+                        "TFLOPS/W on the convolution passes (docs/energy.md, scripts/calibrate_energy.py): that figure is "
+                        "calibrated, not a reproduced claim"},
         {"assumed", assumed},
         {"found", found},
     };
