@@ -54,8 +54,10 @@ def render_markdown(ev, meta):
     a("- source: commit `%s`%s; simulator `%s`" % (
         meta["commit"], " plus uncommitted changes to %s" % ", ".join(meta["dirty"])
         if meta["dirty"] else "", meta["sim"]))
-    a("- %d simulator runs, %d ok, %d failed; wall time %.1f s with %d parallel jobs on %d cores"
+    a("- %d simulator runs, %d ok, %d failed%s; wall time %.1f s with %d parallel jobs on %d cores"
       % (meta["runs"], meta["runs"] - len(meta["failed"]), len(meta["failed"]),
+         (", plus %d reconstruction-space runs (resumable: finished ones are not rerun)"
+          % ev["space"]["settings"]["runs"]) if ev.get("space") else "",
          meta["wall_s"], meta["jobs"], meta["cores"]))
     a("- generated %s" % meta["date"])
     eng = ev.get("engine") or {}
