@@ -105,6 +105,12 @@ VectorWork VectorUnit::layer_work(const Layer& l, Pass pass, int batch) const {
             w.what = "none";
             break;
     }
+    if (v.fuse_bn_relu && (l.op == LayerOp::BatchNorm || l.op == LayerOp::ReLU)) {
+        // Fused into the conv: the tensor is normalized and rectified on its way between the conv's
+        // write-back and the next layer's load; no DRAM round trip of its own (ops unchanged).
+        w.what += "_fused";
+        w.read_bytes = w.write_bytes = 0;
+    }
     return finish(w);
 }
 
