@@ -196,6 +196,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     const bool dbl = m_dbl.enabled();
     const uint64_t full = S >= 64 ? ~0ull : ((1ull << S) - 1);
     const int stages = m_net.stages();
+    const bool xbar = m_net.crossbar();  // one shared crossbar per cluster instead of the log network
     const int64_t wf = m_plan.m_weight_fetch_accesses;
     const int64_t rmw = m_plan.dw_rmw_accesses();
     const Layer& l = m_plan.m_layer;
@@ -260,9 +261,13 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     k.acc_updates += int64_t(val) * act;
                     k.idle_group_lane_slots += int64_t(G - act) * L * c;
                     k.idle_pack_lane_slots += int64_t(act) * (int64_t(L) * c - val);
-                    k.switch_traversals += int64_t(val) * stages;
-                    k.switch_hops += m_cost_hops[idx];
-                    k.scatter_traversals += int64_t(val) * stages * act;
+                    if (xbar) {
+                        k.crossbar_routes += int64_t(val) * (1 + act);  // to the lanes, back to each group's positions
+                    } else {
+                        k.switch_traversals += int64_t(val) * stages;
+                        k.switch_hops += m_cost_hops[idx];
+                        k.scatter_traversals += int64_t(val) * stages * act;
+                    }
                     cycles += c;
                     if (probe) {
                         const int lps = m_net.lanes() / m_net.segments();
@@ -277,7 +282,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         }
                     }
                     if constexpr (Functional) {
-                        m_net.reverse_paths(V, m_reverse);  // the bi-directional switches' control bits
+                        if (!xbar) m_net.reverse_paths(V, m_reverse);  // the bi-directional switches' control bits
                         for (int j = 0; j < c; ++j) {
                             m_net.route(V, j, m_lane_pos);
                             for (int gi = 0; gi < G; ++gi) {
@@ -286,7 +291,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                 for (int ln = 0; ln < L; ++ln) {
                                     const int pos = m_lane_pos[ln];
                                     if (pos < 0) continue;
-                                    m_pe.mac(0, gi, m_reverse.back(ln, j), wv, m_plan.source_value(w, pos, x, r, s));
+                                    m_pe.mac(0, gi, xbar ? pos : m_reverse.back(ln, j), wv, m_plan.source_value(w, pos, x, r, s));
                                 }
                             }
                         }
@@ -324,8 +329,12 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         const CompactionCost& cc = gcost[gi];
                         k.valid_macs += cc.valid;
                         k.adder_tree_adds += cc.valid;
-                        k.switch_traversals += int64_t(cc.valid) * stages;
-                        k.switch_hops += cc.hops;
+                        if (xbar) {
+                            k.crossbar_routes += cc.valid;
+                        } else {
+                            k.switch_traversals += int64_t(cc.valid) * stages;
+                            k.switch_hops += cc.hops;
+                        }
                         k.idle_pack_lane_slots += int64_t(L) * maxc - cc.valid;
                     }
                     k.obuf_reads += rmw;  // read-modify-write of the cluster's FP32 gradient accumulators

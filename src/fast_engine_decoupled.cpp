@@ -14,31 +14,36 @@ namespace {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Per-line timeline of the decoupled groups of one tile. A line's read occupies the activation and
-// weight buffers' banks for its words (both buffers in parallel) and may start only when every group
-// has a free FIFO entry (the group finished the line `depth` back); its data arrive after the read
-// latency. A group starts a line when it has finished the previous one and the line has arrived, and
-// is busy for its own cycles of the line. FF/BP: a window's results write back through the output
-// buffer's banks once every group has finished it; a group may start window w only when accumulator
-// set (w mod sets) has written back window w - sets. WG: the groups' read-modify-writes of their
-// weight-gradient accumulators share the output buffer's banks.
+// Per-line timeline of the decoupled groups of one tile (docs/architecture.md, "Decoupled groups").
+// A line's read occupies the activation and weight buffers' banks for its words (the two buffers in
+// parallel) and starts only when every group has a free FIFO entry (the line `depth` back has been
+// finished by every group); its data arrive after the read latency. A group starts a line when it has
+// finished the previous one and the line has arrived, and is busy for its own cycles of the line.
+// Results reach the accumulators `pipe` cycles (router stages + multiplier [+ adder tree]) after
+// their cycle. FF/BP: a window's results write back through the output buffer's banks once every
+// group's last product of the window has landed; a group starts window w only when accumulator set
+// (w mod sets) has written back window w - sets. WG: each line's read-modify-writes queue for the
+// output buffer's banks; a group starts a line only when the line two back has had its
+// read-modify-writes served (a request queue of two lines).
 class DecoupledTimeline {
 public:
-    DecoupledTimeline(const ChipConfig& cfg, int groups)
+    DecoupledTimeline(const ChipConfig& cfg, int groups, int pipe)
         : m_G(groups), m_depth(cfg.pe_array.group_fifo_depth), m_sets(cfg.pe_array.accumulator_sets),
           m_abanks(cfg.buffers.activation.banks), m_wbanks(cfg.buffers.weight.banks), m_obanks(cfg.buffers.output.banks),
-          m_lat(std::max(cfg.buffers.activation.read_latency, cfg.buffers.weight.read_latency)),
+          m_lat(std::max(cfg.buffers.activation.read_latency, cfg.buffers.weight.read_latency)), m_pipe(pipe),
           m_fin(size_t(groups), 0), m_set_free(size_t(cfg.pe_array.accumulator_sets), 0) {}
 
     // One line: its read's words, each group's cycles on it (0: the group does not need it), and
-    // (WG) the output-buffer accesses its groups' read-modify-writes make. Returns the line's arrival.
+    // (WG) the output-buffer accesses of its groups' read-modify-writes.
     void line(int64_t act_words, int64_t weight_words, const int64_t* group_cycles, int64_t rmw_accesses) {
         int64_t start = m_read_free;
         if (int64_t(m_done.size()) >= m_depth) start = std::max(start, m_done[m_done.size() - size_t(m_depth)]);
         const int64_t occ = std::max<int64_t>(1, std::max(ceil_div(act_words, m_abanks), ceil_div(weight_words, m_wbanks)));
         m_read_free = start + occ;
         const int64_t arrive = start + occ + m_lat;
-        const int64_t gate = m_window_gate;
+        if (m_first_arrival < 0) m_first_arrival = arrive;
+        int64_t gate = m_window_gate;
+        if (m_rmw_done.size() >= 2) gate = std::max(gate, m_rmw_done[m_rmw_done.size() - 2]);
         int64_t last = 0;
         for (int g = 0; g < m_G; ++g) {
             if (!group_cycles[g]) continue;
@@ -46,39 +51,44 @@ public:
             m_fin[size_t(g)] = s + group_cycles[g];
             last = std::max(last, m_fin[size_t(g)]);
         }
-        if (rmw_accesses) {  // the output buffer's ports serve obanks accesses per cycle
-            m_obuf_free = std::max(m_obuf_free, arrive) + ceil_div(rmw_accesses, m_obanks);
-            last = std::max(last, m_obuf_free);
+        if (rmw_accesses) {
+            m_obuf_free = std::max(m_obuf_free, last + m_pipe) + ceil_div(rmw_accesses, m_obanks);
+            m_rmw_done.push_back(m_obuf_free);
+            m_end = std::max(m_end, m_obuf_free);
         }
-        // The FIFO entry of this line frees when every group has finished it (the slowest).
         int64_t done = 0;
-        for (int g = 0; g < m_G; ++g) done = std::max(done, m_fin[size_t(g)]);
-        m_done.push_back(std::max(done, last));
-        m_end = std::max(m_end, last);
+        for (int64_t f : m_fin) done = std::max(done, f);
+        m_done.push_back(done);
+        m_end = std::max(m_end, last + m_pipe);
     }
-    // FF/BP: the window `w` starts (accumulator set w mod sets must have written back).
     void begin_window(int w) { m_window_gate = m_set_free[size_t(w % m_sets)]; }
-    // FF/BP: the window's results write back once every group has finished it.
     void end_window(int w, int64_t store_words) {
         int64_t done = 0;
         for (int64_t f : m_fin) done = std::max(done, f);
-        const int64_t ws = std::max(done, m_obuf_free);
+        const int64_t ws = std::max(done + m_pipe, m_obuf_free);
         m_obuf_free = ws + ceil_div(store_words, m_obanks);
         m_set_free[size_t(w % m_sets)] = m_obuf_free;
         m_end = std::max(m_end, m_obuf_free);
     }
-    int64_t makespan() const { return std::max(m_end, *std::max_element(m_fin.begin(), m_fin.end())); }
+    // Cycles from the first read to the last write.
+    int64_t makespan() const { return m_end; }
+    // Cycles from the first line's arrival to the last group's last cycle.
+    int64_t compute_span() const {
+        int64_t last = 0;
+        for (int64_t f : m_fin) last = std::max(last, f);
+        return m_first_arrival < 0 ? 0 : std::max<int64_t>(0, last - m_first_arrival);
+    }
 
 private:
-    int m_G, m_depth, m_sets, m_abanks, m_wbanks, m_obanks, m_lat;
-    std::vector<int64_t> m_fin, m_set_free, m_done;
-    int64_t m_read_free = 0, m_obuf_free = 0, m_window_gate = 0, m_end = 0;
+    int m_G, m_depth, m_sets, m_abanks, m_wbanks, m_obanks, m_lat, m_pipe;
+    std::vector<int64_t> m_fin, m_set_free, m_done, m_rmw_done;
+    int64_t m_read_free = 0, m_obuf_free = 0, m_window_gate = 0, m_end = 0, m_first_arrival = -1;
 };
 
 }  // namespace
 
 int64_t FastEngine::run_tile_decoupled(const Tile& t, Counters& k, CycleProbe* probe) {
-    const bool xbar = m_cfg.compaction.routing == "crossbar";
+    const bool xbar = m_cfg.element_indexed();
     const bool reduce = m_plan.m_pass == Pass::WG;
     const bool fn = m_plan.m_values != nullptr;
     if (xbar) {
@@ -105,7 +115,8 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
     const Layer& l = m_plan.m_layer;
     int real = 0;
     for (int it : items) real += it >= 0;
-    DecoupledTimeline tl(m_cfg, G);
+    const int pipe = std::max(1, stages) + m_cfg.pe_array.multiplier_latency + (Reduce ? m_cfg.pe_array.reduce_latency : 0);
+    DecoupledTimeline tl(m_cfg, G, pipe);
     std::vector<int64_t> gline(size_t(G), 0), gwork(size_t(G), 0), gvalid(size_t(G), 0);
     std::vector<int64_t> busy_lanes, busy_groups;  // probe: per-cycle activity (difference arrays)
     float products[64];
@@ -147,8 +158,7 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
                     if (Xbar) k.index_reads += 1;
                     if (!kept_w || !v) {
                         if (dbl) continue;  // DBL: pruned weights and empty windows are known before the fetch
-                        ++k.steps_dropped;  // fetched, detected, dropped: one cycle of the group
-                        ++k.dropped_step_cycles;
+                        ++k.steps_dropped;  // fetched, detected, dropped: one cycle of the group (an unfilled slot)
                         ++gline[size_t(gi)];
                         continue;
                     }
@@ -225,14 +235,19 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             if constexpr (Functional) m_plan.store_window(w, items, m_pe, 0);
         }
     }
-    const int64_t cycles = tl.makespan();
-    int64_t work = 0, busiest = 0;
+    const int64_t span = tl.makespan();
+    // Compute cycles: from the first line's arrival to the last group's last cycle (the groups' own
+    // cycles plus their waits for reads, FIFO entries and accumulator sets: buffer stalls). The read
+    // before, and the router/multiplier latency and write-back after, count toward the wall only.
+    const int64_t cycles = tl.compute_span();
+    int64_t busiest = 0;
+    for (int gi = 0; gi < G; ++gi) busiest = std::max(busiest, gwork[size_t(gi)]);
+    int64_t work = 0;
     for (int gi = 0; gi < G; ++gi) {
         work += gwork[size_t(gi)];
-        busiest = std::max(busiest, gwork[size_t(gi)]);
         k.idle_pack_lane_slots += gwork[size_t(gi)] * L - gvalid[size_t(gi)];
     }
-    k.idle_group_lane_slots += (int64_t(G) * cycles - work) * L;
+    k.idle_group_lane_slots += (int64_t(G) * busiest - work) * L;
     k.buffer_stall_cycles += cycles - busiest;  // the busiest group waiting for operands or a FIFO entry
     k.compute_cycles += cycles;
     k.lane_slots += int64_t(G) * L * cycles;
@@ -245,7 +260,8 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             probe->cycle(int(std::min<int64_t>(lanes, int64_t(G) * L)), int(std::min<int64_t>(groups, G)), 0);
         }
     }
-    m_tile_wall = cycles + mask_cycles + tile_fill_drain(t);
+    // Wall: the mask load, the command and done handshakes (a register each way) and the span.
+    m_tile_wall = mask_cycles + 2 + span + 2;
     return cycles;
 }
 

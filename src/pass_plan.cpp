@@ -264,7 +264,7 @@ int64_t PassPlan::weight_bytes_for(const std::vector<int>& items) const {
     }
     const int64_t mask_bytes = (real * m_lines + 7) / 8;
     const int64_t ob = m_cfg.operand_bits() / 8;
-    if (m_cfg.compaction.routing == "crossbar")
+    if (m_cfg.element_indexed())
         return nnz * ob + (nnz * m_cfg.memory.weight_index_bits + 7) / 8;
     if (m_cfg.dbl.enabled) return lines * m_g.S * ob + mask_bytes;
     return real * m_lines * m_g.S * ob;

@@ -169,7 +169,9 @@ struct ChipConfig {
     bool functional() const { return simulation.mode == "functional"; }
     bool cycle_engine() const { return simulation.engine == "cycle"; }
     int operand_bits() const { return pe_array.mult_format == "fp8" ? 8 : 16; }
-    bool decoupled() const { return pe_array.group_sync == "decoupled" || compaction.routing == "crossbar"; }
+    bool decoupled() const { return pe_array.group_sync == "decoupled"; }
+    // Decoupled groups with crossbars: weights stored element-compressed (value + index words).
+    bool element_indexed() const { return decoupled() && compaction.routing == "crossbar"; }
     SyntheticParams synthetic_params() const;
 
     nlohmann::json to_json() const;  // the effective configuration, every field
