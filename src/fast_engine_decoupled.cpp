@@ -23,8 +23,9 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // their cycle. FF/BP: a window's results write back through the output buffer's banks once every
 // group's last product of the window has landed; a group starts window w only when accumulator set
 // (w mod sets) has written back window w - sets. WG: each line's read-modify-writes queue for the
-// output buffer's banks; a group starts a line only when the line two back has had its
-// read-modify-writes served (a request queue of two lines).
+// output buffer's banks (one read and one write port each: a read-modify-write takes one bank cycle
+// of each); a group starts a line only when the line `depth` back has had them served (the request
+// queue is as deep as the operand FIFOs).
 class DecoupledTimeline {
 public:
     DecoupledTimeline(const ChipConfig& cfg, int groups, int pipe)
@@ -43,7 +44,7 @@ public:
         const int64_t arrive = start + occ + m_lat;
         if (m_first_arrival < 0) m_first_arrival = arrive;
         int64_t gate = m_window_gate;
-        if (m_rmw_done.size() >= 2) gate = std::max(gate, m_rmw_done[m_rmw_done.size() - 2]);
+        if (int64_t(m_rmw_done.size()) >= m_depth) gate = std::max(gate, m_rmw_done[m_rmw_done.size() - size_t(m_depth)]);
         int64_t last = 0;
         for (int g = 0; g < m_G; ++g) {
             if (!group_cycles[g]) continue;
@@ -225,7 +226,7 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             k.wbuf_reads += wwords;
             k.obuf_reads += rmw;
             k.obuf_writes += rmw;
-            tl.line(line_read, wwords, gline.data(), 2 * rmw);
+            tl.line(line_read, wwords, gline.data(), rmw);
             for (int gi = 0; gi < G; ++gi) gwork[size_t(gi)] += gline[size_t(gi)];
         }
         if (!Reduce) {
