@@ -201,6 +201,9 @@ std::vector<Field> build_schema() {
     add(make("vector_unit.fuse_bn_relu", Kind::Bool, "ASSUMED", "", "BN and ReLU fused into the conv: the BN statistics accumulate during the conv's write-back and normalize + ReLU apply as the next layer loads its input (FF), the BN backward sums during the BP write-back; their element-ops still run on the vector unit, but their tensors make no DRAM round trip of their own.",
              "The abstract does not say; fusing is what an edge training chip's designers would weigh (Trainer reformulates BN for this reason). Off by default: the unfused chip is the conservative reading.",
              ACC(vector_unit.fuse_bn_relu)), 0, 0);
+    add(make("vector_unit.fuse_sgd", Kind::Bool, "ASSUMED", "", "The SGD update of a layer runs in its WG epilogue while the weight gradients are still in the output buffer: they are neither written to DRAM by WG nor read back by the update (weights and momentum still make their round trip).",
+             "The abstract does not say; an edge training chip's designers would weigh it (it removes 8 bytes of DRAM traffic per kept weight). Off by default: the conservative reading.",
+             ACC(vector_unit.fuse_sgd)), 0, 0);
     auto vu = [&](const std::string& name, auto acc, int lo, const std::string& doc, const std::string& reason) {
         add(make("vector_unit." + name, Kind::Int, "ASSUMED", name == "lanes" ? "" : "ops/element", doc, reason, acc), lo, 1 << 20);
     };

@@ -399,8 +399,10 @@ void PassPlan::build_tiles() {
                 t.load_bytes += gd;
                 t.abuf_fill_accesses += (gd * 8 + abits - 1) / abits;
                 if (dw_spill && b > 0) t.load_bytes += kept * 4;  // reload the partial gradients
+                // With the SGD update in the WG epilogue the final gradients never leave the chip.
+                const bool fused_update = m_cfg.vector_unit.fuse_sgd && b + 1 == bands.size();
                 if (b + 1 == bands.size() || dw_spill) {
-                    t.store_bytes += kept * 4;
+                    if (!fused_update) t.store_bytes += kept * 4;
                     t.obuf_drain_accesses += (kept * 32 + obits - 1) / obits;
                 }
             } else {

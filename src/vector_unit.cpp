@@ -121,6 +121,10 @@ VectorWork VectorUnit::sgd_work(int64_t kept) const {
     w.ops = kept * m_cfg.vector_unit.sgd_ops;
     w.read_bytes = kept * (2 + 4 + 4);  // weight FP16, gradient FP32, momentum FP32
     w.write_bytes = kept * (2 + 4);     // weight, momentum
+    if (m_cfg.vector_unit.fuse_sgd) {   // in the WG epilogue: the gradient is read on chip
+        w.what += "_fused";
+        w.read_bytes = kept * (2 + 4);
+    }
     return finish(w);
 }
 

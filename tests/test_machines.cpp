@@ -174,5 +174,21 @@ TEST(Machines, FusedBnReluMakesNoDramTrip) {
     }
 }
 
+// The SGD update in the WG epilogue: the final weight gradients of each cluster (16 filters x 8 x 3 x 3
+// FP32 = 4608 B) stay on chip, and the update reads weights and momentum only (6 B per weight).
+TEST(Machines, FusedSgdKeepsTheGradientsOnChip) {
+    const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
+    ChipConfig plain = fast_config(), fused = fast_config();
+    fused.vector_unit.fuse_sgd = true;
+    EXPECT_EQ(run_json(plain, l, w, Pass::WG)["dram_write_bytes"], 2 * 4608);
+    EXPECT_EQ(run_json(fused, l, w, Pass::WG)["dram_write_bytes"], 0);
+    const std::string bytes = in_child([&] {
+        VectorUnit a("a", plain), b("b", fused);
+        return std::to_string(a.sgd_work(1000).read_bytes) + " " + std::to_string(b.sgd_work(1000).read_bytes);
+    });
+    EXPECT_EQ(bytes, "10000 6000");
+}
+
 }  // namespace
 }  // namespace swpu::test

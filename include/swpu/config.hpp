@@ -87,6 +87,7 @@ struct ChipConfig {
     } skip;
     struct VectorUnit {
         bool fuse_bn_relu = false;    // BN + ReLU ride the conv's write-back and the next load
+        bool fuse_sgd = false;        // the SGD update runs in each layer's WG epilogue
         int lanes = 32;
         int bn_forward_ops = 4;
         int bn_backward_ops = 8;
