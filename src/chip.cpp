@@ -434,6 +434,8 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         if (l.weighted()) {
             const int i = slot_of[r];
             m_results.push_back(run_pass(l, it.layers[i], Pass::WG, N, m_order_fw[i], vals(i)));
+            if (m_cfg.vector_unit.fuse_sgd)  // the update in the WG epilogue, while dW is on chip
+                m_results.push_back(run_vector(vector_unit.sgd_work(it.layers[i].mask.kept_count()), l.name, Pass::Other));
             const bool first_layer = !l.inputs.empty() && l.inputs[0] == -1;
             if (first_layer) {
                 LayerPassResult skip;
@@ -453,8 +455,8 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         }
         if (m_progress) m_progress(double(m_work_done) / double(std::max<int64_t>(1, m_work_total)));
     }
-    // Weight update of the kept weights.
-    for (size_t i = 0; i < wl.size(); ++i) {
+    // Weight update of the kept weights (unless each ran in its WG epilogue).
+    for (size_t i = 0; i < wl.size() && !m_cfg.vector_unit.fuse_sgd; ++i) {
         const Layer& l = net.layers[wl[i]];
         LayerPassResult u = run_vector(vector_unit.sgd_work(it.layers[i].mask.kept_count()), l.name, Pass::Other);
         m_results.push_back(u);

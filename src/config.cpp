@@ -109,9 +109,9 @@ std::vector<Field> build_schema() {
     add(make("pe_array.lanes", Kind::Int, "ASSUMED", "", "MAC lanes L per group.",
              "See pe_array.groups; must be a multiple of compaction.segments.",
              ACC(pe_array.lanes)), 1, 64);
-    add(make("pe_array.mult_format", Kind::String, "ASSUMED", "", "Multiplier operand format.",
-             "The 126.04 TFLOPS/W peak is compared with GANPU's FP16 figure, so FP16 operands.",
-             ACC(pe_array.mult_format)), 0, 0, false, {"fp16"});
+    add(make("pe_array.mult_format", Kind::String, "ASSUMED", "", "Multiplier operand format: 'fp16', or 'fp8' (8-bit operands: a cheaper multiplier, half the buffer and DRAM bytes of every operand and stored result; accumulation stays as acc_format).",
+             "The 126.04 TFLOPS/W peak is compared with GANPU's FP16 figure, so FP16 operands; 'fp8' is for baselines of FP8 processors (LNPU, Trainer's FP8 mode).",
+             ACC(pe_array.mult_format)), 0, 0, false, {"fp16", "fp8"});
     add(make("pe_array.acc_format", Kind::String, "ASSUMED", "", "Accumulator format.",
              "FP32 accumulation is the usual choice for FP16 training.",
              ACC(pe_array.acc_format)), 0, 0, false, {"fp32"});
@@ -124,6 +124,11 @@ std::vector<Field> build_schema() {
              "Double buffering hides the write-back behind the next window's compute.", ACC(pe_array.accumulator_sets)), 1, 4);
     add(make("pe_array.input_fifo_depth", Kind::Int, "ASSUMED", "packets", "Lane-packet FIFO between the compaction network and the PE array (cycle engine).",
              "Two entries: the minimum for full throughput with a registered ready.", ACC(pe_array.input_fifo_depth)), 1, 64);
+    add(make("pe_array.group_sync", Kind::String, "ASSUMED", "", "How the G groups of a cluster advance: 'lockstep' (every group steps through the union of the cluster's lines and positions together, one shared compaction per step) or 'decoupled' (the cluster's lines are read once and broadcast into per-group operand FIFOs; each group steps through its own lines and positions through its own compaction network and may run ahead of the slowest by group_fifo_depth lines). Fast engine only.",
+             "The abstract does not say how the workload is balanced across groups; lockstep is the simpler reading (one network), decoupled the alternative a designer would weigh (G networks, less idling). docs/architecture.md.",
+             ACC(pe_array.group_sync)), 0, 0, false, {"lockstep", "decoupled"});
+    add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest.",
+             "Four line registers per group, as the DBL controller's line_buffers of the lockstep machine.", ACC(pe_array.group_fifo_depth)), 1, 1024);
     // compaction network
     add(make("compaction.window", Kind::Int, "ASSUMED", "positions", "Compaction window N: output positions considered per step.",
              "64 = 4 x 16 lanes: dense work takes N/L = 4 cycles per step, room to pack sparse rows. Power of two (log network), at most 64.",
@@ -131,7 +136,7 @@ std::vector<Field> build_schema() {
     add(make("compaction.segments", Kind::Int, "ASSUMED", "", "Disconnected segments D of the log-routing network (each compacts window/D inputs onto lanes/D outputs).",
              "4 segments of 16 inputs: log2(16) = 4 switch stages, short wires ('spatial disconnect').",
              ACC(compaction.segments)), 1, 64, true);
-    add(make("compaction.routing", Kind::String, "ASSUMED", "", "'log': log-stage compaction with bi-directional switches (SWPU). 'crossbar': per-weight index matching through a crossbar, groups decoupled (unstructured baseline).",
+    add(make("compaction.routing", Kind::String, "ASSUMED", "", "'log': log-stage compaction with bi-directional switches (SWPU). 'crossbar': an N x L crossbar instead (one segment, no packing loss, wire-dominated energy): with lockstep groups one crossbar per cluster, its products returned to each group's positions through crossbar paths (the ablation of technique 3); with decoupled groups (pe_array.group_sync) one crossbar per group matching the group's element-indexed weights (value + index words) to its operands (the fine-grained machines). Fast engine only.",
              "Baselines are configs of the same machine.", ACC(compaction.routing)), 0, 0, false, {"log", "crossbar"});
     add(make("compaction.step_fifo_depth", Kind::Int, "ASSUMED", "steps", "Steps (and their weight words) the DBL controller may issue ahead of the network (cycle engine).",
              "Covers the weight buffer's read latency plus a step of slack.", ACC(compaction.step_fifo_depth)), 1, 64);
@@ -181,7 +186,25 @@ std::vector<Field> build_schema() {
              ACC(memory.activation_compression)), 0, 0);
     add(make("memory.weight_index_bits", Kind::Int, "ASSUMED", "bits", "Index bits per non-zero weight in the element-compressed (unstructured) weight format.",
              "Relative indexing within a kernel row.", ACC(memory.weight_index_bits)), 1, 32);
+    // which zeros each pass skips
+    auto sk = [&](const std::string& name, auto acc, const std::string& doc) {
+        add(make("skip." + name, Kind::Bool, "ASSUMED", "", doc + " Off: the machine computes them (a zero operand is multiplied like any other), reading what the skipping machine would not.",
+                 "SWPU skips every zero it knows of; the baselines of earlier processors skip a subset per pass (docs/baselines.md).", acc), 0, 0);
+    };
+    sk("ff_weights", ACC(skip.ff_weights), "FF skips pruned weights.");
+    sk("ff_activations", ACC(skip.ff_activations), "FF skips zero input activations.");
+    sk("bp_weights", ACC(skip.bp_weights), "BP skips pruned weights.");
+    sk("bp_gradients", ACC(skip.bp_gradients), "BP skips zero output gradients.");
+    sk("wg_weights", ACC(skip.wg_weights), "WG computes no gradient of a pruned weight.");
+    sk("wg_activations", ACC(skip.wg_activations), "WG skips zero input activations.");
+    sk("wg_gradients", ACC(skip.wg_gradients), "WG skips zero output gradients.");
     // vector unit
+    add(make("vector_unit.fuse_bn_relu", Kind::Bool, "ASSUMED", "", "BN and ReLU fused into the conv: the BN statistics accumulate during the conv's write-back and normalize + ReLU apply as the next layer loads its input (FF), the BN backward sums during the BP write-back; their element-ops still run on the vector unit, but their tensors make no DRAM round trip of their own.",
+             "The abstract does not say; fusing is what an edge training chip's designers would weigh (Trainer reformulates BN for this reason). Off by default: the unfused chip is the conservative reading.",
+             ACC(vector_unit.fuse_bn_relu)), 0, 0);
+    add(make("vector_unit.fuse_sgd", Kind::Bool, "ASSUMED", "", "The SGD update of a layer runs in its WG epilogue while the weight gradients are still in the output buffer: they are neither written to DRAM by WG nor read back by the update (weights and momentum still make their round trip).",
+             "The abstract does not say; an edge training chip's designers would weigh it (it removes 8 bytes of DRAM traffic per kept weight). Off by default: the conservative reading.",
+             ACC(vector_unit.fuse_sgd)), 0, 0);
     auto vu = [&](const std::string& name, auto acc, int lo, const std::string& doc, const std::string& reason) {
         add(make("vector_unit." + name, Kind::Int, "ASSUMED", name == "lanes" ? "" : "ops/element", doc, reason, acc), lo, 1 << 20);
     };
@@ -240,12 +263,13 @@ std::vector<Field> build_schema() {
         add(make("energy." + name, Kind::Double, "ASSUMED", unit, doc, reason, acc), lo, hi);
     };
     en("fp16_mult_pj", ACC(energy.fp16_mult_pj), "pJ", "FP16 multiply.", "Horowitz ISSCC 2014 (45 nm, 1.1 pJ) scaled to 28 nm, 1.0 V.");
+    en("fp8_mult_pj", ACC(energy.fp8_mult_pj), "pJ", "FP8 multiply (pe_array.mult_format = fp8).", "A 4x4-bit mantissa product plus an exponent add: about 0.3x the FP16 multiplier (Horowitz 2014 8-bit multiply 0.2 pJ at 45 nm; scaled to 28 nm with the exponent logic).");
     en("fp32_add_pj", ACC(energy.fp32_add_pj), "pJ", "FP32 add (accumulate, adder tree).", "Horowitz 2014 (0.9 pJ at 45 nm) scaled to 28 nm.");
     en("acc_rf_pj", ACC(energy.acc_rf_pj), "pJ", "Accumulator register-file read+write per MAC.", "Small RF: 0.02-0.1 pJ per access.");
     en("switch_stage_pj", ACC(energy.switch_stage_pj), "pJ", "One FP16 operand through one stage of the log network.", "16 2:1 muxes plus a short local wire.");
     en("switch_hop_pj", ACC(energy.switch_hop_pj), "pJ", "Extra energy of a switch set to shift (toggling select and longer wire).", "A fraction of a stage traversal.");
     en("scatter_stage_pj", ACC(energy.scatter_stage_pj), "pJ", "One FP32 result through one stage in reverse (bi-directional switches).", "Twice a FP16 traversal: 32-bit results.");
-    en("crossbar_route_pj", ACC(energy.crossbar_route_pj), "pJ", "One operand through the N x L crossbar (unstructured baseline).", "Wire-dominated: 16 bits x ~0.2 mm x 0.15 pJ/bit/mm plus select decode.");
+    en("crossbar_route_pj", ACC(energy.crossbar_route_pj), "pJ", "One operand through a group's N x L crossbar (crossbar routing) at N = 64 input ports; the figure scales with compaction.window / 64 (its wires grow with its ports).", "Wire-dominated: 16 bits x ~0.2 mm x 0.15 pJ/bit/mm plus select decode, for a 64-input crossbar.");
     en("index_read_pj", ACC(energy.index_read_pj), "pJ", "Per-weight index read (crossbar routing).", "Small RF access.");
     en("zero_detect_pj", ACC(energy.zero_detect_pj), "pJ", "Zero detection of one FP16 operand.", "A 15-input NOR tree.");
     en("mask_read_pj", ACC(energy.mask_read_pj), "pJ", "One 64-bit mask word read by the DBL controller.", "Small SRAM/RF, 64 bits.");
@@ -457,8 +481,11 @@ void validate(const ChipConfig& c) {
     if (c.compaction.segments > c.compaction.window)
         fail("compaction.segments", "must not exceed compaction.window");
     if (c.cycle_engine() && c.compaction.routing == "crossbar")
-        fail("simulation.engine", "the cycle engine models log routing with lockstep groups; the crossbar machine "
-                                  "(decoupled groups) runs on the fast engine: set simulation.engine to \"fast\" (--engine fast)");
+        fail("simulation.engine", "the cycle engine models log routing; crossbar routing runs on the fast engine: "
+                                  "set simulation.engine to \"fast\" (--engine fast)");
+    if (c.cycle_engine() && c.pe_array.group_sync == "decoupled")
+        fail("simulation.engine", "the cycle engine models lockstep groups; decoupled groups (pe_array.group_sync = "
+                                  "\"decoupled\") run on the fast engine: set simulation.engine to \"fast\" (--engine fast)");
     if (c.pe_array.lanes > c.compaction.window)
         fail("pe_array.lanes", "must not exceed compaction.window (a step offers at most window operands)");
     auto buf = [&](const std::string& n, const BufferConfig& b) {

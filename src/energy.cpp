@@ -14,13 +14,16 @@ EnergyModel::EnergyModel(const ChipConfig& cfg) : m_cfg(cfg) {
     m_leak = (v / vn) * std::exp(cfg.energy.leakage_dibl_per_v * (v - vn));
     const auto& e = cfg.energy;
     m_actions = {
-        {"pe_array", "fp16_mult", "compute", e.fp16_mult_pj, [](const Counters& c) { return c.valid_macs; }},
+        {"pe_array", cfg.pe_array.mult_format + "_mult", "compute", cfg.pe_array.mult_format == "fp8" ? e.fp8_mult_pj : e.fp16_mult_pj,
+         [](const Counters& c) { return c.valid_macs; }},
         {"pe_array", "fp32_add", "compute", e.fp32_add_pj, [](const Counters& c) { return c.acc_updates + c.adder_tree_adds; }},
         {"pe_array", "acc_rf_update", "compute", e.acc_rf_pj, [](const Counters& c) { return c.acc_updates; }},
         {"compaction_network", "stage_traversal", "interconnect", e.switch_stage_pj, [](const Counters& c) { return c.switch_traversals; }},
         {"compaction_network", "switch_hop", "interconnect", e.switch_hop_pj, [](const Counters& c) { return c.switch_hops; }},
         {"compaction_network", "scatter_stage", "interconnect", e.scatter_stage_pj, [](const Counters& c) { return c.scatter_traversals; }},
-        {"crossbar", "route", "interconnect", e.crossbar_route_pj, [](const Counters& c) { return c.crossbar_routes; }},
+        // A crossbar's wires grow with its input ports: the table's figure is for a 64-position window.
+        {"crossbar", "route", "interconnect", e.crossbar_route_pj * cfg.compaction.window / 64.0,
+         [](const Counters& c) { return c.crossbar_routes; }},
         {"crossbar", "index_read", "control", e.index_read_pj, [](const Counters& c) { return c.index_reads; }},
         {"dbl_controller", "zero_detect", "control", e.zero_detect_pj, [](const Counters& c) { return c.zero_detects; }},
         {"dbl_controller", "mask_read", "control", e.mask_read_pj, [](const Counters& c) { return c.mask_reads; }},

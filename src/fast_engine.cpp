@@ -19,15 +19,6 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // cycle. The PE array accumulates a packet stages + 1 + multiplier latency cycles after its
 // emission, waits for a free accumulator set at a window's start and for the output buffer's request
 // queue at a WG step's end; a wait longer than the lane FIFO absorbs holds the network back.
-// The fast engine's timeline of one tile on the clocked datapath, step by step (not cycle by cycle):
-// the same rules as the units (docs/architecture.md, cycle rules). The DBL controller issues a step
-// per cycle, at most `fifo` ahead of the network; line reads go ahead as far as the line registers
-// allow (a register frees when its line's last step leaves the network's input); a read occupies the
-// bank cycles of its words and answers after the read latency. The network starts a step when the
-// step, its weight word and (first step of a line) its line are there, and emits one packet per
-// cycle. The PE array accumulates a packet stages + 1 + multiplier latency cycles after its
-// emission, waits for a free accumulator set at a window's start and for the output buffer's request
-// queue at a WG step's end; a wait longer than the lane FIFO absorbs holds the network back.
 class TileTimeline {
 public:
     TileTimeline(const ChipConfig& cfg, int stages, Pass pass)
@@ -176,29 +167,28 @@ int64_t FastEngine::tile_fill_drain(const Tile& t) const {
 }
 
 int64_t FastEngine::run_tile(const Tile& t, Counters& k, CycleProbe* probe) {
-    const bool log = m_cfg.compaction.routing == "log";
+    if (m_cfg.decoupled()) return run_tile_decoupled(t, k, probe);
     const bool reduce = m_plan.m_pass == Pass::WG;
     const bool fn = m_plan.m_values != nullptr;
-    if (log) {
-        if (reduce) return fn ? run_tile_impl<true, true, true>(t, k, probe) : run_tile_impl<true, true, false>(t, k, probe);
-        return fn ? run_tile_impl<true, false, true>(t, k, probe) : run_tile_impl<true, false, false>(t, k, probe);
-    }
-    if (reduce) return fn ? run_tile_impl<false, true, true>(t, k, probe) : run_tile_impl<false, true, false>(t, k, probe);
-    return fn ? run_tile_impl<false, false, true>(t, k, probe) : run_tile_impl<false, false, false>(t, k, probe);
+    if (reduce) return fn ? run_tile_impl<true, true>(t, k, probe) : run_tile_impl<true, false>(t, k, probe);
+    return fn ? run_tile_impl<false, true>(t, k, probe) : run_tile_impl<false, false>(t, k, probe);
 }
 
-template <bool Log, bool Reduce, bool Functional>
+int64_t FastEngine::load_masks(const Tile& t, const std::vector<int>& items, Counters& k) {
+    if (m_loaded_cluster == t.cluster) return 0;
+    const int64_t words0 = k.mask_reads;
+    m_dbl.load_cluster(*m_plan.m_group_mask, items, k);
+    const int64_t mask_cycles = m_dbl.mask_load_cycles(k.mask_reads - words0);
+    k.mask_load_cycles += mask_cycles;
+    m_loaded_cluster = t.cluster;
+    return mask_cycles;
+}
+
+template <bool Reduce, bool Functional>
 int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe) {
     std::vector<int> items;
     m_plan.cluster_items(t.cluster, items);
-    int64_t mask_cycles = 0;
-    if (m_loaded_cluster != t.cluster) {
-        const int64_t words0 = k.mask_reads;
-        m_dbl.load_cluster(*m_plan.m_group_mask, items, k);
-        mask_cycles = m_dbl.mask_load_cycles(k.mask_reads - words0);
-        k.mask_load_cycles += mask_cycles;
-        m_loaded_cluster = t.cluster;
-    }
+    const int64_t mask_cycles = load_masks(t, items, k);
     TileTimeline tl(m_cfg, m_net.stages(), m_plan.m_pass);
     tl.begin(mask_cycles);
     const auto& g = m_plan.m_g;
@@ -206,14 +196,11 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
     const bool dbl = m_dbl.enabled();
     const uint64_t full = S >= 64 ? ~0ull : ((1ull << S) - 1);
     const int stages = m_net.stages();
+    const bool xbar = m_net.crossbar();  // one shared crossbar per cluster instead of the log network
     const int64_t wf = m_plan.m_weight_fetch_accesses;
     const int64_t rmw = m_plan.dw_rmw_accesses();
     const Layer& l = m_plan.m_layer;
     int64_t cycles = 0;
-    std::vector<int64_t> gcyc(G, 0);           // crossbar: per-group cycles in the window
-    std::vector<int64_t> gvalid(G, 0);
-    std::vector<int> timeline;                 // crossbar + probe: lanes busy per cycle of the window
-    std::vector<int> gtimeline;                // crossbar + probe: groups busy per cycle
     uint64_t vg[64];
     int cg[64];
     CompactionCost gcost[64];
@@ -224,7 +211,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         if (dbl) return;
         const int64_t lw = read_line();
         if (!Reduce) k.wbuf_reads += wf;  // WG steps take no weight word
-        if (Log) tl.step(lw, Reduce ? 0 : wf, 1, 0);
+        tl.step(lw, Reduce ? 0 : wf, 1, 0);
         k.zero_detects += G;
         ++k.steps_dropped;
         ++k.dropped_step_cycles;
@@ -238,12 +225,6 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
         int first_row, rows, j0, len;
         m_plan.window_rows(w, first_row, rows, j0, len);
         const int64_t line_read = m_plan.line_read_accesses(w);
-        int64_t win_wreads = 0, win_areads = 0;  // crossbar: buffer accesses the groups need
-        if (!Log) {
-            std::fill(gcyc.begin(), gcyc.end(), 0);
-            std::fill(gvalid.begin(), gvalid.end(), 0);
-            if (probe) { timeline.clear(); gtimeline.clear(); }
-        }
         for (int line = 0; line < m_plan.m_lines; ++line) {
             const uint64_t u = m_dbl.union_row(line);
             if (dbl && !u) continue;
@@ -256,77 +237,13 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                 k.abuf_reads += line_read;  // one read, broadcast to every group of the cluster
                 return line_read;
             };
-            if constexpr (!Log) {
-                // Decoupled groups work on different lines at different times: each group reads
-                // the lines it needs itself (every line without DBL).
-                int readers = 0;
-                for (int gi = 0; gi < G; ++gi)
-                    if (items[gi] >= 0 && (!dbl || m_dbl.group_row(gi, line))) ++readers;
-                k.abuf_reads += line_read * readers;
-                win_areads += line_read * readers;
-            }
             const int x = line / g.R, r = line % g.R;
             const size_t base = (size_t(w) * m_plan.m_lines + line) * S;
             for (uint64_t sb = dbl ? u : full; sb; sb &= sb - 1) {
                 const int s = __builtin_ctzll(sb);
                 const size_t idx = base + s;
                 const uint64_t V = m_plan.m_valid[idx];
-                if constexpr (!Log) {
-                    // Crossbar: each group walks its own non-zero weights (per-weight indices).
-                    for (int gi = 0; gi < G; ++gi) {
-                        if (items[gi] < 0 || !((m_dbl.group_row(gi, line) >> s) & 1u)) continue;
-                        const uint64_t v = Reduce ? (V & m_plan.m_grad_window[size_t(w) * g.Gd + items[gi]]) : V;
-                        const int pop = __builtin_popcountll(v);
-                        k.wbuf_reads += 1;
-                        ++win_wreads;
-                        k.index_reads += 1;
-                        if (!dbl) k.zero_detects += 1;
-                        int c = (pop + L - 1) / L;
-                        if (pop == 0) {
-                            if (dbl) continue;
-                            ++k.steps_dropped;
-                            c = 1;  // fetched, detected, dropped: the group's fetch slot is spent
-                        } else {
-                            ++k.steps;
-                        }
-                        if (probe) {
-                            const int64_t t0 = gcyc[gi];
-                            if (int64_t(timeline.size()) < t0 + c) { timeline.resize(t0 + c, 0); gtimeline.resize(t0 + c, 0); }
-                            for (int j = 0; j < c; ++j) {
-                                const int busy = std::min(L, std::max(0, pop - j * L));
-                                timeline[t0 + j] += busy;
-                                gtimeline[t0 + j] += busy > 0;
-                            }
-                        }
-                        gcyc[gi] += c;
-                        gvalid[gi] += pop;
-                        k.valid_macs += pop;
-                        k.crossbar_routes += pop;
-                        if (Reduce) k.adder_tree_adds += pop; else k.acc_updates += pop;
-                        if (Reduce && pop) { k.obuf_reads += 1; k.obuf_writes += 1; }
-                        if constexpr (Functional) {
-                            for (int j = 0; j < c && pop; ++j) {
-                                m_net.route(v, j, m_lane_pos);
-                                if constexpr (Reduce) {
-                                    int n = 0;
-                                    for (int ln = 0; ln < L; ++ln)
-                                        if (m_lane_pos[ln] >= 0)
-                                            products[n++] = m_plan.source_value(w, m_lane_pos[ln], x, r, s) *
-                                                            m_plan.grad_value(w, m_lane_pos[ln], items[gi]);
-                                    m_plan.m_values->grad_w[((size_t(items[gi]) * l.C + x) * l.R + r) * l.S + s] +=
-                                        PeArray::reduce(products, n);
-                                } else {
-                                    const float wv = m_plan.weight_value(items[gi], x, r, s);
-                                    for (int ln = 0; ln < L; ++ln) {
-                                        const int pos = m_lane_pos[ln];
-                                        if (pos < 0) continue;
-                                        m_pe.mac(0, gi, pos, wv, m_plan.source_value(w, pos, x, r, s));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                } else if constexpr (!Reduce) {
+                if constexpr (!Reduce) {
                     // FF / BP through the log network: one compaction serves every group of the cluster.
                     const int act = m_dbl.active_groups(line, s);
                     if (act == 0 || V == 0) {
@@ -344,9 +261,13 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     k.acc_updates += int64_t(val) * act;
                     k.idle_group_lane_slots += int64_t(G - act) * L * c;
                     k.idle_pack_lane_slots += int64_t(act) * (int64_t(L) * c - val);
-                    k.switch_traversals += int64_t(val) * stages;
-                    k.switch_hops += m_cost_hops[idx];
-                    k.scatter_traversals += int64_t(val) * stages * act;
+                    if (xbar) {
+                        k.crossbar_routes += int64_t(val) * (1 + act);  // to the lanes, back to each group's positions
+                    } else {
+                        k.switch_traversals += int64_t(val) * stages;
+                        k.switch_hops += m_cost_hops[idx];
+                        k.scatter_traversals += int64_t(val) * stages * act;
+                    }
                     cycles += c;
                     if (probe) {
                         const int lps = m_net.lanes() / m_net.segments();
@@ -361,7 +282,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         }
                     }
                     if constexpr (Functional) {
-                        m_net.reverse_paths(V, m_reverse);  // the bi-directional switches' control bits
+                        if (!xbar) m_net.reverse_paths(V, m_reverse);  // the bi-directional switches' control bits
                         for (int j = 0; j < c; ++j) {
                             m_net.route(V, j, m_lane_pos);
                             for (int gi = 0; gi < G; ++gi) {
@@ -370,7 +291,7 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                                 for (int ln = 0; ln < L; ++ln) {
                                     const int pos = m_lane_pos[ln];
                                     if (pos < 0) continue;
-                                    m_pe.mac(0, gi, m_reverse.back(ln, j), wv, m_plan.source_value(w, pos, x, r, s));
+                                    m_pe.mac(0, gi, xbar ? pos : m_reverse.back(ln, j), wv, m_plan.source_value(w, pos, x, r, s));
                                 }
                             }
                         }
@@ -408,8 +329,12 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                         const CompactionCost& cc = gcost[gi];
                         k.valid_macs += cc.valid;
                         k.adder_tree_adds += cc.valid;
-                        k.switch_traversals += int64_t(cc.valid) * stages;
-                        k.switch_hops += cc.hops;
+                        if (xbar) {
+                            k.crossbar_routes += cc.valid;
+                        } else {
+                            k.switch_traversals += int64_t(cc.valid) * stages;
+                            k.switch_hops += cc.hops;
+                        }
                         k.idle_pack_lane_slots += int64_t(L) * maxc - cc.valid;
                     }
                     k.obuf_reads += rmw;  // read-modify-write of the cluster's FP32 gradient accumulators
@@ -444,49 +369,29 @@ int64_t FastEngine::run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe)
                     }
                 }
             }
-            if (Log && line_read_done) tl.end_line();
+            if (line_read_done) tl.end_line();
         }
-        if constexpr (!Log) {
-            int64_t maxc = 0;
-            for (int gi = 0; gi < G; ++gi) maxc = std::max(maxc, gcyc[gi]);
-            for (int gi = 0; gi < G; ++gi) {
-                k.idle_group_lane_slots += (maxc - gcyc[gi]) * L;
-                k.idle_pack_lane_slots += gcyc[gi] * L - gvalid[gi];
-            }
-            // The buffers serve one access per bank per cycle: per-group weight words and line
-            // reads beyond that stretch the window (buffer-port stall).
-            const int64_t port = std::max(ceil_div(win_wreads, m_cfg.buffers.weight.banks),
-                                          ceil_div(win_areads, m_cfg.buffers.activation.banks));
-            const int64_t wcyc = std::max(maxc, port);
-            k.buffer_stall_cycles += wcyc - maxc;
-            cycles += wcyc;
-            if (probe)
-                for (int64_t j = 0; j < wcyc; ++j)
-                    probe->cycle(j < int64_t(timeline.size()) ? timeline[j] : 0,
-                                 j < int64_t(gtimeline.size()) ? gtimeline[j] : 0, 0);
-        }
-        if (Log && cycles == window_cycles0 && (!Reduce || w + 1 == t.w_end)) {
+        if (cycles == window_cycles0 && (!Reduce || w + 1 == t.w_end)) {
             // A window without steps: its marker spends one network cycle to carry the window's
             // end (FF/BP: its write-back) or the tile's end through the datapath.
             ++cycles;
             ++k.marker_cycles;
             if (probe) probe->cycle(0, 0, 0);
-            if (Log) tl.step(0, 0, 1, 0);
+            tl.step(0, 0, 1, 0);
         }
         if (!Reduce) {
             // Results of the window leave the accumulators for the output buffer.
             int real = 0;
             for (int it : items) real += it >= 0;
             k.obuf_writes += m_plan.window_store_accesses(w, real);
-            if (Log) tl.end_window(m_plan.window_store_accesses(w, real));
+            tl.end_window(m_plan.window_store_accesses(w, real));
             if constexpr (Functional) m_plan.store_window(w, items, m_pe, 0);
         }
     }
     k.compute_cycles += cycles;
     k.lane_slots += int64_t(G) * L * cycles;
-    // The tile's wall cycles on the clocked datapath: the timeline (log routing), or the compute
-    // cycles plus the mask load and the fill/drain of the datapath (crossbar machine).
-    m_tile_wall = Log ? tl.wall() : cycles + mask_cycles + tile_fill_drain(t);
+    // The tile's wall cycles on the clocked datapath, from the timeline.
+    m_tile_wall = tl.wall();
     return cycles;
 }
 

@@ -23,6 +23,23 @@ inline uint64_t extract_bits(const uint64_t* row, int nbits, int start, int len)
     return v << (clo - lo);
 }
 
+// A bitmap of the same shape with every position set: what a machine that does not skip an
+// operand's zeros treats as valid.
+Bitmap4D all_ones_like(const Bitmap4D& b) {
+    Bitmap4D d;
+    d.resize(b.N, b.C, b.H, b.W);
+    for (int n = 0; n < b.N; ++n)
+        for (int c = 0; c < b.C; ++c)
+            for (int h = 0; h < b.H; ++h) {
+                uint64_t* row = d.row(n, c, h);
+                for (int i = 0; i < d.words_per_row; ++i) {
+                    const int bits = std::min(64, b.W - 64 * i);
+                    row[i] = bits >= 64 ? ~0ull : ((1ull << bits) - 1);
+                }
+            }
+    return d;
+}
+
 inline int floor_mod(int x, int m) { int r = x % m; return r < 0 ? r + m : r; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -41,7 +58,21 @@ PassPlan::PassPlan(const ChipConfig& cfg, const Layer& layer, const LayerWork& w
                    const std::vector<int>& order, LayerValues* values)
     : m_cfg(cfg), m_layer(layer), m_work(work), m_pass(pass), m_batch(batch), m_order(order), m_values(values),
       m_G(cfg.pe_array.groups), m_L(cfg.pe_array.lanes), m_Nw(cfg.compaction.window) {
-    if (pass == Pass::BP) {
+    // What this pass skips (config `skip`): a zero the machine does not skip is valid.
+    const auto& sk = cfg.skip;
+    m_skip_weights = pass == Pass::FF ? sk.ff_weights : pass == Pass::BP ? sk.bp_weights : sk.wg_weights;
+    const bool skip_operand = pass == Pass::FF ? sk.ff_activations : pass == Pass::BP ? sk.bp_gradients : sk.wg_activations;
+    const Bitmap4D& operand = pass == Pass::BP ? work.grad_nonzero : work.input_nonzero;
+    if (!skip_operand) m_dense_operand = all_ones_like(operand);
+    m_operand_bits = skip_operand ? &operand : &m_dense_operand;
+    if (pass == Pass::WG && !sk.wg_gradients) m_dense_grad = all_ones_like(work.grad_nonzero);
+    m_grad_bits = pass != Pass::WG || sk.wg_gradients ? &work.grad_nonzero : &m_dense_grad;
+    if (!m_skip_weights) {
+        const WeightMask& m = work.mask;
+        if (pass == Pass::BP) m_bp_mask.resize(m.C, m.K, m.R, m.S, true);
+        else m_bp_mask.resize(m.K, m.C, m.R, m.S, true);
+        m_group_mask = &m_bp_mask;
+    } else if (pass == Pass::BP) {
         // Blocked transpose of the rows: [k][c][r] -> [c][k][r].
         const WeightMask& m = work.mask;
         m_bp_mask.resize(m.C, m.K, m.R, m.S, false);
@@ -106,15 +137,15 @@ void PassPlan::build_geometry() {
     // One line of a window from the activation buffer: the source span of the window's rows.
     // One line of a window from the activation buffer: per output row of the window, the source
     // span its positions and the S kernel positions touch (FP16 values).
-    m_line_span_bits = int64_t((g.chunks > 1 ? m_Nw : g.Ow) * g.a + g.S - 1) * 16;
-    m_weight_fetch_accesses = (int64_t(m_G) * 16 + m_cfg.buffers.weight.width_bits - 1) / m_cfg.buffers.weight.width_bits;
+    m_line_span_bits = int64_t((g.chunks > 1 ? m_Nw : g.Ow) * g.a + g.S - 1) * m_cfg.operand_bits();
+    m_weight_fetch_accesses = (int64_t(m_G) * m_cfg.operand_bits() + m_cfg.buffers.weight.width_bits - 1) / m_cfg.buffers.weight.width_bits;
 }
 
 void PassPlan::build_source() {
     const Layer& l = m_layer;
     if (m_pass == Pass::BP) {
         // Transposed convolution: the output gradient with stride-1 zeros inserted.
-        const Bitmap4D& gr = m_work.grad_nonzero;
+        const Bitmap4D& gr = *m_operand_bits;
         m_src_storage.resize(m_batch, l.K, m_g.Hs, m_g.Ws);
         for (int n = 0; n < m_batch; ++n)
             for (int k = 0; k < l.K; ++k)
@@ -123,7 +154,7 @@ void PassPlan::build_source() {
                         if (gr.get(n, k, p, q)) m_src_storage.set(n, k, p * l.stride, q * l.stride, true);
         m_src = &m_src_storage;
     } else {
-        m_src = &m_work.input_nonzero;
+        m_src = m_operand_bits;
     }
     if (m_g.a > 1) {
         const int a = m_g.a;
@@ -190,7 +221,7 @@ void PassPlan::build_valid_table() {
             }
     }
     if (m_pass == Pass::WG) {
-        const Bitmap4D& gr = m_work.grad_nonzero;
+        const Bitmap4D& gr = *m_grad_bits;
         m_grad_window.assign(size_t(m_windows) * g.Gd, 0);
         for (int w = 0; w < m_windows; ++w) {
             int first, rows, j0, len;
@@ -232,10 +263,11 @@ int64_t PassPlan::weight_bytes_for(const std::vector<int>& items) const {
             }
     }
     const int64_t mask_bytes = (real * m_lines + 7) / 8;
-    if (m_cfg.compaction.routing == "crossbar")
-        return nnz * 2 + (nnz * m_cfg.memory.weight_index_bits + 7) / 8;
-    if (m_cfg.dbl.enabled) return lines * m_g.S * 2 + mask_bytes;
-    return real * m_lines * m_g.S * 2;
+    const int64_t ob = m_cfg.operand_bits() / 8;
+    if (m_cfg.element_indexed())
+        return nnz * ob + (nnz * m_cfg.memory.weight_index_bits + 7) / 8;
+    if (m_cfg.dbl.enabled) return lines * m_g.S * ob + mask_bytes;
+    return real * m_lines * m_g.S * ob;
 }
 
 void PassPlan::build_tiles() {
@@ -270,12 +302,13 @@ void PassPlan::build_tiles() {
             if (lo <= hi) out.push_back({n, {lo, hi}});
         }
     };
+    const int64_t ob = m_cfg.operand_bits() / 8;  // bytes of a stored operand or result
     auto row_bytes = [&](const Bitmap4D& bm, int n, int ch, int row, int cols) -> int64_t {
-        if (!compress) return int64_t(cols) * 2;
+        if (!compress) return int64_t(cols) * ob;
         int64_t nz = 0;
         const uint64_t* p = bm.row(n, ch, row);
         for (int i = 0; i < bm.words_per_row; ++i) nz += __builtin_popcountll(p[i]);
-        return nz * 2 + (cols + 7) / 8;
+        return nz * ob + (cols + 7) / 8;
     };
     std::vector<std::pair<int, std::pair<int, int>>> rows;
     auto input_bytes = [&](int w0, int w1, int64_t& dram, int64_t& buffer) {
@@ -283,7 +316,7 @@ void PassPlan::build_tiles() {
         dram = buffer = 0;
         for (auto& nr : rows)
             for (int h = nr.second.first; h <= nr.second.second; ++h) {
-                buffer += int64_t(g.Rd) * st_cols * 2;
+                buffer += int64_t(g.Rd) * st_cols * ob;
                 for (int x = 0; x < g.Rd; ++x) dram += row_bytes(stored, nr.first, x, h, st_cols);
             }
     };
@@ -330,7 +363,7 @@ void PassPlan::build_tiles() {
             for (int it : items)
                 if (it >= 0)
                     for (int x = 0; x < g.Rd; ++x)
-                        for (int r = 0; r < g.R; ++r) kept += __builtin_popcountll(m_work.mask.row(it, x, r));
+                        for (int r = 0; r < g.R; ++r) kept += __builtin_popcountll(m_group_mask->row(it, x, r));
         const bool dw_spill = m_pass == Pass::WG && kept * 4 > obuf_half && bands.size() > 1;
         for (size_t b = 0; b < bands.size(); ++b) {
             Tile t;
@@ -366,13 +399,15 @@ void PassPlan::build_tiles() {
                 t.load_bytes += gd;
                 t.abuf_fill_accesses += (gd * 8 + abits - 1) / abits;
                 if (dw_spill && b > 0) t.load_bytes += kept * 4;  // reload the partial gradients
+                // With the SGD update in the WG epilogue the final gradients never leave the chip.
+                const bool fused_update = m_cfg.vector_unit.fuse_sgd && b + 1 == bands.size();
                 if (b + 1 == bands.size() || dw_spill) {
-                    t.store_bytes += kept * 4;
+                    if (!fused_update) t.store_bytes += kept * 4;
                     t.obuf_drain_accesses += (kept * 32 + obits - 1) / obits;
                 }
             } else {
-                t.store_bytes += int64_t(real) * positions * 2;  // FP16 outputs
-                t.obuf_drain_accesses += (int64_t(real) * positions * 16 + obits - 1) / obits;
+                t.store_bytes += int64_t(real) * positions * ob;  // outputs in the operand format
+                t.obuf_drain_accesses += (int64_t(real) * positions * ob * 8 + obits - 1) / obits;
             }
             m_tiles.push_back(t);
         }
@@ -398,6 +433,7 @@ float PassPlan::source_value(int w, int pos, int x, int r, int s) const {
 float PassPlan::weight_value(int item, int x, int r, int s) const {
     const Layer& l = m_layer;
     const int k = m_pass == Pass::BP ? x : item, c = m_pass == Pass::BP ? item : x;
+    if (!m_skip_weights && !m_work.mask.kept(k, c, r, s)) return 0.0f;  // computed, but pruned: zero
     return m_values->weight[((size_t(k) * l.C + c) * l.R + r) * l.S + s];
 }
 
@@ -419,7 +455,7 @@ int64_t PassPlan::line_read_accesses(int w) const {
 
 int64_t PassPlan::window_store_accesses(int w, int real_items) const {
     const int64_t width = m_cfg.buffers.output.width_bits;
-    return (int64_t(real_items) * window_positions(w) * 16 + width - 1) / width;
+    return (int64_t(real_items) * window_positions(w) * m_cfg.operand_bits() + width - 1) / width;
 }
 
 int64_t PassPlan::dw_rmw_accesses() const {

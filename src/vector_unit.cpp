@@ -105,6 +105,12 @@ VectorWork VectorUnit::layer_work(const Layer& l, Pass pass, int batch) const {
             w.what = "none";
             break;
     }
+    if (v.fuse_bn_relu && (l.op == LayerOp::BatchNorm || l.op == LayerOp::ReLU)) {
+        // Fused into the conv: the tensor is normalized and rectified on its way between the conv's
+        // write-back and the next layer's load; no DRAM round trip of its own (ops unchanged).
+        w.what += "_fused";
+        w.read_bytes = w.write_bytes = 0;
+    }
     return finish(w);
 }
 
@@ -115,6 +121,10 @@ VectorWork VectorUnit::sgd_work(int64_t kept) const {
     w.ops = kept * m_cfg.vector_unit.sgd_ops;
     w.read_bytes = kept * (2 + 4 + 4);  // weight FP16, gradient FP32, momentum FP32
     w.write_bytes = kept * (2 + 4);     // weight, momentum
+    if (m_cfg.vector_unit.fuse_sgd) {   // in the WG epilogue: the gradient is read on chip
+        w.what += "_fused";
+        w.read_bytes = kept * (2 + 4);
+    }
     return finish(w);
 }
 

@@ -104,14 +104,12 @@ TEST(Cycles, FullestSegmentSetsThePace) {
     EXPECT_EQ(log1, "2");
     std::string xbar = in_child([&] {
         ChipConfig cfg;
-        cfg.simulation.engine = "fast";  // the crossbar machine runs on the fast engine
+        cfg.simulation.engine = "fast";  // crossbar routing runs on the fast engine
         cfg.compaction.routing = "crossbar";
         return std::to_string(run_single(cfg, l, w, Pass::FF, 1, nullptr, false)[0].c.compute_cycles);
     });
-    // Crossbar: every group routes its own 22 operands: ceil(22 / 16) = 2 cycles of lanes, but the
-    // 16 decoupled groups each read the line themselves: 8 rows x 8 values x 16 bits = 4 accesses
-    // each, 64 accesses over 8 activation-buffer banks = 8 cycles (16 weight words: 2 cycles).
-    EXPECT_EQ(xbar, "8");
+    // A crossbar (lockstep: one per cluster) is one segment as wide as the window: ceil(22 / 16) = 2.
+    EXPECT_EQ(xbar, "2");
 }
 
 // A layer with little reuse is bounded by DRAM bandwidth: 1x1, K = C = 256 on 2x2 outputs.

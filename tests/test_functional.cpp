@@ -34,7 +34,7 @@ struct Case {
     int shape;
     PruneMode mode;
     Pass pass;
-    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast"
+    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip"
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -61,8 +61,17 @@ std::vector<Case> all_cases() {
     // fast engine (the default is the cycle engine).
     for (int s : {1, 2, 4, 6})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG})
-            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1", "fast"})
+            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "crossbar_decoupled"})
                 v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, p, var});
+    // Decoupled groups without DBL, and a machine that skips nothing (every operand and weight is
+    // computed; the FC layer's block padding would count as inputs, so conv layers only).
+    for (int s : {1, 2})
+        for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) {
+            v.push_back({s, PruneMode::SubStructured, p, "decoupled_nodbl"});
+            v.push_back({s, PruneMode::Unstructured, p, "crossbar_decoupled_nodbl"});
+        }
+    for (int s : {0, 1, 2, 4})
+        for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, PruneMode::SubStructured, p, "noskip"});
     return v;
 }
 
@@ -74,9 +83,13 @@ TEST_P(Functional, MatchesEigenReference) {
     ChipConfig cfg;
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
-    if (cs.variant == "crossbar" || cs.variant == "fast") cfg.simulation.engine = "fast";
-    if (cs.variant == "crossbar") cfg.compaction.routing = "crossbar";
-    if (cs.variant == "nodbl") cfg.dbl.enabled = false;
+    const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
+    if (has("crossbar") || has("fast") || has("decoupled")) cfg.simulation.engine = "fast";
+    if (has("crossbar")) cfg.compaction.routing = "crossbar";
+    if (has("decoupled")) cfg.pe_array.group_sync = "decoupled";
+    if (has("nodbl")) cfg.dbl.enabled = false;
+    const bool noskip = cs.variant == "noskip";
+    if (noskip) cfg.skip = {false, false, false, false, false, false, false};
     if (cs.variant == "d1") cfg.compaction.segments = 1;
     const Layer l = sh.fc ? fc_layer(sh.K, sh.C, sh.S) : conv_layer(sh.K, sh.C, sh.R, sh.S, sh.H, sh.W, sh.stride, sh.pad);
     const uint64_t seed = 1000 + cs.shape * 37 + int(cs.mode) * 7 + int(cs.pass);
@@ -93,7 +106,11 @@ TEST_P(Functional, MatchesEigenReference) {
     // 0/1 copies count the products (MACs) the datapath must perform.
     LayerValues ones = vals;
     for (auto* t : {&ones.weight, &ones.input, &ones.grad_out})
-        for (auto& x : *t) x = x != 0.0f ? 1.0f : 0.0f;
+        for (auto& x : *t) x = x != 0.0f || noskip ? 1.0f : 0.0f;
+    // A machine that skips no pruned weight computes every weight's gradient.
+    WeightMask all_kept;
+    all_kept.resize(w.mask.K, w.mask.C, w.mask.R, w.mask.S, true);
+    const WeightMask& computed = noskip ? all_kept : w.mask;
 
     std::vector<double> ref, mag, cnt;
     const std::vector<float>* sim = nullptr;
@@ -108,9 +125,9 @@ TEST_P(Functional, MatchesEigenReference) {
         cnt = ref_bp(l, ones, sh.N);
         sim = &vals.grad_in;
     } else {
-        ref = ref_wg(l, vals, w.mask, sh.N);
-        mag = ref_wg(l, absv, w.mask, sh.N);
-        cnt = ref_wg(l, ones, w.mask, sh.N);
+        ref = ref_wg(l, vals, computed, sh.N);
+        mag = ref_wg(l, absv, computed, sh.N);
+        cnt = ref_wg(l, ones, computed, sh.N);
         sim = &vals.grad_w;
     }
     ASSERT_EQ(sim->size(), ref.size());

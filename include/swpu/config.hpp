@@ -42,6 +42,8 @@ struct ChipConfig {
         int reduce_latency = 4;       // WG adder-tree pipeline stages
         int accumulator_sets = 2;     // accumulator register files per group (window double buffering)
         int input_fifo_depth = 2;     // lane-packet FIFO between the network and the array
+        std::string group_sync = "lockstep";  // "lockstep" or "decoupled" (per-group operand FIFOs)
+        int group_fifo_depth = 4;     // decoupled: lines a group's operand FIFO holds
     } pe_array;
     struct Compaction {
         int window = 64;
@@ -77,7 +79,15 @@ struct ChipConfig {
         bool activation_compression = true;
         int weight_index_bits = 4;
     } memory;
+    // Which zeros a machine skips in each pass (weights: pruned weights; the operands' zeros).
+    struct Skip {
+        bool ff_weights = true, ff_activations = true;
+        bool bp_weights = true, bp_gradients = true;
+        bool wg_weights = true, wg_activations = true, wg_gradients = true;
+    } skip;
     struct VectorUnit {
+        bool fuse_bn_relu = false;    // BN + ReLU ride the conv's write-back and the next load
+        bool fuse_sgd = false;        // the SGD update runs in each layer's WG epilogue
         int lanes = 32;
         int bn_forward_ops = 4;
         int bn_backward_ops = 8;
@@ -115,6 +125,7 @@ struct ChipConfig {
     // calibration factor per component class. Sources in docs/energy.md.
     struct Energy {
         double fp16_mult_pj = 0.67;
+        double fp8_mult_pj = 0.2;
         double fp32_add_pj = 0.55;
         double acc_rf_pj = 0.06;
         double switch_stage_pj = 0.015;
@@ -160,6 +171,10 @@ struct ChipConfig {
     int window_per_segment() const { return compaction.window / compaction.segments; }
     bool functional() const { return simulation.mode == "functional"; }
     bool cycle_engine() const { return simulation.engine == "cycle"; }
+    int operand_bits() const { return pe_array.mult_format == "fp8" ? 8 : 16; }
+    bool decoupled() const { return pe_array.group_sync == "decoupled"; }
+    // Decoupled groups with crossbars: weights stored element-compressed (value + index words).
+    bool element_indexed() const { return decoupled() && compaction.routing == "crossbar"; }
     SyntheticParams synthetic_params() const;
 
     nlohmann::json to_json() const;  // the effective configuration, every field

@@ -38,8 +38,17 @@ public:
     int64_t tile_fill_drain(const Tile& t) const;
 
 private:
-    template <bool Log, bool Reduce, bool Functional>
+    // Loads the cluster's masks into the DBL controller when the tile starts a new cluster; returns
+    // the cycles of the load.
+    int64_t load_masks(const Tile& t, const std::vector<int>& items, Counters& k);
+    // Lockstep groups, log routing (SWPU): one compaction per step serves the cluster.
+    template <bool Reduce, bool Functional>
     int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);
+    // Decoupled groups: the crossbar machine, or log routing with pe_array.group_sync = decoupled
+    // (src/fast_engine_decoupled.cpp).
+    int64_t run_tile_decoupled(const Tile& t, Counters& k, CycleProbe* probe);
+    template <bool Xbar, bool Reduce, bool Functional>
+    int64_t decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe);
 
     const PassPlan& m_plan;
     const ChipConfig& m_cfg;

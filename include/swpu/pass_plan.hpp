@@ -100,8 +100,15 @@ private:
 
     // The mask as the groups see it: FF/WG the layer's mask; BP its transpose (rows of one input
     // channel contiguous), built once so that cluster loads stream through memory.
+    // With pruned weights not skipped (config skip.*_weights off), an all-kept mask instead.
     WeightMask m_bp_mask;
     const WeightMask* m_group_mask = nullptr;
+    bool m_skip_weights = true;
+    // The operand bits this pass treats as valid: the stored bitmaps, or all ones where the machine
+    // does not skip that operand's zeros (the DRAM formats still use the stored bitmaps).
+    Bitmap4D m_dense_operand, m_dense_grad;
+    const Bitmap4D* m_operand_bits = nullptr;
+    const Bitmap4D* m_grad_bits = nullptr;
     Geometry m_g;
     int m_G, m_L, m_Nw;
     int m_windows = 0, m_clusters = 0, m_lines = 0;

@@ -1,0 +1,194 @@
+// The machine options the baselines are made of (docs/baselines.md): decoupled groups (the crossbar
+// machine and SWPU's group_sync = decoupled), per-pass skip switches, FP8 operands and fused BN/ReLU.
+// Cycle counts are derived by hand from the decoupled timeline's rules (docs/architecture.md,
+// "Decoupled groups"); each run is a child process (a SystemC model elaborates once per process).
+#include <gtest/gtest.h>
+
+#include "swpu/energy.hpp"
+#include "swpu/vector_unit.hpp"
+#include "testbench.hpp"
+
+namespace swpu::test {
+namespace {
+
+nlohmann::json run_json(const ChipConfig& cfg, const Layer& l, const LayerWork& w, Pass pass) {
+    const std::string out = in_child([&] {
+        auto rs = run_single(cfg, l, w, pass, 1, nullptr, /*cluster=*/false);
+        return results_json(rs, 0);
+    });
+    nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    if (j.is_discarded() || j["results"].size() != 1u) {
+        ADD_FAILURE() << out;
+        return nlohmann::json::object();
+    }
+    return j["results"][0];
+}
+
+ChipConfig fast_config() {
+    ChipConfig cfg;
+    cfg.simulation.engine = "fast";
+    return cfg;
+}
+
+// The dense layer of tests/test_cycles.cpp (K = 32, C = 8, 3x3, 10x10 input -> one 64-position
+// window). With every weight kept and every input non-zero, all 16 groups have the same work, so the
+// decoupled groups never wait for each other and the tile takes what the lockstep tile takes:
+//   per group and line (c, r): 3 steps x ceil(64 / 16) = 12 cycles; 24 lines -> 288 compute cycles;
+//   the first line arrives after one bank cycle (5 activation words, 8 banks) and the read latency
+//   (1): span to the last group's last cycle 2 + 288 = 290; its products land 4 router stages + 3
+//   multiplier stages later (297); the window's 64 result words write back over 8 banks (305).
+//   Wall: mask load 5 (18 words, 4 per cycle) + command 2 + 305 + done 2 = 314, as lockstep.
+TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
+    const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
+    ChipConfig lock = fast_config();
+    ChipConfig dec = fast_config();
+    dec.pe_array.group_sync = "decoupled";
+    const nlohmann::json a = run_json(lock, l, w, Pass::FF);
+    const nlohmann::json b = run_json(dec, l, w, Pass::FF);
+    EXPECT_EQ(b["compute_cycles"], 2 * 288);
+    EXPECT_EQ(b["valid_macs"], l.macs());
+    EXPECT_EQ(b["buffer_stall_cycles"], 0);
+    // Same DRAM traffic (line-compressed weights), same tiles: the same wall cycles.
+    EXPECT_EQ(b["cycles"], a["cycles"]);
+    EXPECT_EQ(b["dram_read_bytes"], a["dram_read_bytes"]);
+    // Every group's own network carries its operands: 16 x the shared network's stage traversals.
+    EXPECT_EQ(b["switch_traversals"].get<int64_t>(), 16 * a["switch_traversals"].get<int64_t>());
+    // One line read and one weight word (16 groups x 3 values x 16 bit = 768 bit: 3 words) per line
+    // and window, against lockstep's one 256-bit word per step (3 per line): equal weight reads.
+    EXPECT_EQ(b["abuf_reads"], a["abuf_reads"]);
+    EXPECT_EQ(b["wbuf_reads"], a["wbuf_reads"]);
+}
+
+// The crossbar machine on the same dense layer: weights element-compressed (16 filters x 72 weights x
+// (16 + 4 index) bits); per line 48 weights x 20 bits = 960 bits = 4 words (one bank cycle).
+//   DRAM fill: input 1760 B + cluster 0's weights 1152 x 2 B + 1152 x 4 bit = 2880 B = 4640 B:
+//   transactions of 4096 and 544 B, 64 + 9 bursts of 64 B = 4672 B / 12.8 B/ns = 365 ns, complete
+//   100 ns later: 465 ns -> 314 cycles of 1481 ps. Tiles: 316 each: as above, but the crossbar's
+//   select tree has log2(64) = 6 levels where a log segment of 16 has 4 (cluster 1's weights load
+//   behind tile 0). Drain: 2048 B -> 176 cycles (tests/test_cycles.cpp).
+TEST(Machines, CrossbarMachineOnADenseLayer) {
+    const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
+    ChipConfig cfg = fast_config();
+    cfg.compaction.routing = "crossbar";
+    cfg.pe_array.group_sync = "decoupled";
+    cfg.reorder_unit.enabled = false;
+    const nlohmann::json k = run_json(cfg, l, w, Pass::FF);
+    EXPECT_EQ(k["compute_cycles"], 2 * 288);
+    EXPECT_EQ(k["dram_read_bytes"], 1760 + 2 * 2880);
+    EXPECT_EQ(k["cycles"], 314 + 2 * 316 + 176);
+    // Per cluster: 24 lines x (5 activation words + 4 weight words).
+    EXPECT_EQ(k["abuf_reads"], 2 * 24 * 5);
+    EXPECT_EQ(k["wbuf_reads"], 2 * 24 * 4);
+    EXPECT_EQ(k["crossbar_routes"], l.macs());
+    EXPECT_EQ(k["index_reads"], 32 * 72);
+}
+
+// Two groups, a 1x1 layer of 2 input channels on an 8x8 map (one 64-position window, dense input):
+// filter 0 keeps only channel 0, filter 1 only channel 1. A step of 64 operands takes 4 cycles.
+//   Lockstep: the cluster steps through both lines, one group idle in each: 2 x 4 = 8 cycles.
+//   Decoupled, FIFO of 4 lines: line 0 (1 word over 8 banks: 1 cycle, latency 1) arrives at 2,
+//   group 0 works 2-6; line 1's read starts at 1 and arrives at 3, group 1 works 3-7: 7 - 2 = 5.
+//   Decoupled, FIFO of 1 line: line 1's read waits for every group to finish line 0 (6), arrives at
+//   8, group 1 works 8-12: 12 - 2 = 10 cycles, of which group 1 works 4: 6 cycles of buffer stall.
+TEST(Machines, DecoupledGroupsRunAheadByTheirFifo) {
+    const Layer l = conv_layer(2, 2, 1, 1, 8, 8, 1, 0);
+    LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 3);
+    w.mask.row(0, 1, 0) = 0;
+    w.mask.row(1, 0, 0) = 0;
+    auto cfg_for = [](const char* sync, int depth) {
+        ChipConfig c = fast_config();
+        c.pe_array.groups = 2;
+        c.reorder_unit.enabled = false;
+        c.pe_array.group_sync = sync;
+        c.pe_array.group_fifo_depth = depth;
+        return c;
+    };
+    EXPECT_EQ(run_json(cfg_for("lockstep", 4), l, w, Pass::FF)["compute_cycles"], 8);
+    const nlohmann::json d4 = run_json(cfg_for("decoupled", 4), l, w, Pass::FF);
+    EXPECT_EQ(d4["compute_cycles"], 5);
+    EXPECT_EQ(d4["buffer_stall_cycles"], 1);  // group 1, the busiest (4 cycles), starts at 3, not 2
+    const nlohmann::json d1 = run_json(cfg_for("decoupled", 1), l, w, Pass::FF);
+    EXPECT_EQ(d1["compute_cycles"], 10);
+    EXPECT_EQ(d1["buffer_stall_cycles"], 6);
+    EXPECT_EQ(d1["valid_macs"], 2 * 64);
+}
+
+// Skip switches: with every weight kept, a 50%-dense input and a 50%-dense output gradient, a pass
+// that does not skip its operands' zeros performs the dense layer's MACs.
+TEST(Machines, PassesThatDoNotSkipComputeEveryProduct) {
+    const Layer l = conv_layer(16, 8, 1, 1, 8, 8, 1, 0);  // 1x1: no padding, every position in bounds
+    const LayerWork w = random_work(l, 1, PruneMode::SubStructured, 0.5, 0.5, 0.5, 11);
+    int64_t kept = w.mask.kept_count();
+    ASSERT_LT(kept, 16 * 8);
+    ChipConfig skip = fast_config();
+    ChipConfig none = fast_config();
+    none.skip = {false, false, false, false, false, false, false};
+    const int64_t positions = 64;
+    EXPECT_EQ(run_json(none, l, w, Pass::FF)["valid_macs"], 16 * 8 * positions);
+    EXPECT_EQ(run_json(none, l, w, Pass::WG)["valid_macs"], 16 * 8 * positions);
+    // FF skipping only the pruned weights: every kept weight meets every position.
+    ChipConfig weights_only = fast_config();
+    weights_only.skip.ff_activations = false;
+    EXPECT_EQ(run_json(weights_only, l, w, Pass::FF)["valid_macs"], kept * positions);
+    // Skipping everything: fewer than that.
+    EXPECT_LT(run_json(skip, l, w, Pass::FF)["valid_macs"].get<int64_t>(), kept * positions);
+}
+
+// FP8 operands: half the bytes of every stored operand. The dense layer's first DRAM fill:
+//   input 8 channels x 10 rows x (10 values x 1 B + 2 B bitmap) = 960 B,
+//   cluster 0's weights 16 x 8 x 3 lines x 3 values x 1 B = 1152 B + line mask 48 B = 1200 B;
+//   cluster 1's 1200 B: 960 + 2 x 1200 = 3360 B read (FP16: 1760 + 2 x 2352 = 6464 B).
+TEST(Machines, Fp8OperandsHalveTheBytes) {
+    const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
+    ChipConfig cfg = fast_config();
+    cfg.pe_array.mult_format = "fp8";
+    const nlohmann::json k = run_json(cfg, l, w, Pass::FF);
+    EXPECT_EQ(k["dram_read_bytes"], 960 + 2 * 1200);
+    EXPECT_EQ(k["dram_write_bytes"], 2 * 16 * 64);
+    // The multiplier's energy per MAC is the FP8 entry of the table.
+    Counters c;
+    c.valid_macs = 1000;
+    const EnergyModel e8(cfg);
+    const double pj = e8.of(c).component_pj.at("pe_array");
+    EXPECT_NEAR(pj, 1000 * cfg.energy.fp8_mult_pj * cfg.energy.cal_compute, 1e-9);
+}
+
+// Fused BN/ReLU: the vector unit's element-ops stay, their tensors' DRAM round trip goes.
+TEST(Machines, FusedBnReluMakesNoDramTrip) {
+    ChipConfig plain, fused;
+    fused.vector_unit.fuse_bn_relu = true;
+    VectorUnit a("a", plain), b("b", fused);
+    Layer bn;
+    bn.op = LayerOp::BatchNorm;
+    bn.out_c = bn.in_c = 64;
+    bn.out_h = bn.out_w = bn.in_h = bn.in_w = 8;
+    for (Pass p : {Pass::FF, Pass::BP}) {
+        const VectorWork x = a.layer_work(bn, p, 2), y = b.layer_work(bn, p, 2);
+        EXPECT_GT(x.read_bytes + x.write_bytes, 0);
+        EXPECT_EQ(y.read_bytes + y.write_bytes, 0);
+        EXPECT_EQ(y.ops, x.ops);
+        EXPECT_EQ(y.compute_cycles, x.compute_cycles);
+    }
+}
+
+// The SGD update in the WG epilogue: the final weight gradients of each cluster (16 filters x 8 x 3 x 3
+// FP32 = 4608 B) stay on chip, and the update reads weights and momentum only (6 B per weight).
+TEST(Machines, FusedSgdKeepsTheGradientsOnChip) {
+    const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
+    ChipConfig plain = fast_config(), fused = fast_config();
+    fused.vector_unit.fuse_sgd = true;
+    EXPECT_EQ(run_json(plain, l, w, Pass::WG)["dram_write_bytes"], 2 * 4608);
+    EXPECT_EQ(run_json(fused, l, w, Pass::WG)["dram_write_bytes"], 0);
+    const std::string bytes = in_child([&] {
+        VectorUnit a("a", plain), b("b", fused);
+        return std::to_string(a.sgd_work(1000).read_bytes) + " " + std::to_string(b.sgd_work(1000).read_bytes);
+    });
+    EXPECT_EQ(bytes, "10000 6000");
+}
+
+}  // namespace
+}  // namespace swpu::test
