@@ -36,13 +36,13 @@ def vid(v):
 
 def baseline_sets(name, pruning_result=None):
     """(extra --set pairs of a baseline's network run, note saying where they come from). Only
-    the structured baseline has one: its weight sparsity (structured_sparsity())."""
-    if name != "structured":
+    the whole-filter pruning machines have one: their weight sparsity (structured_sparsity())."""
+    if name not in ("structured", "coarse_fine_like"):
         return [], None
     ws = float(resolved(SWPU_CONFIG)["workload"]["weight_sparsity"])
     v, note = structured_sparsity(ws, pruning_result)
     sets = [] if v == ws else [("workload.weight_sparsity", fmt_num(v))]  # equal: the file's own
-    return sets, "structured baseline's weight sparsity: " + note
+    return sets, name + "'s weight sparsity: " + note
 
 
 def experiments(quick, batch, trace=None, pruning_result=None):

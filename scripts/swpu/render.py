@@ -330,7 +330,7 @@ def write_plots(ev, images_dir, subtitle):
     net = ev["network"]
 
     # per-layer energy and cycles: SWPU vs the pruning/processor baselines
-    order = [n for n in ("swpu", "dense", "structured", "unstructured", "prev_sparse_processor")
+    order = [n for n in ("swpu", "dense", "structured", "unstructured", "trainer_like")
              if n in net]
     if order:
         layers = list(net[order[0]]["layers"])

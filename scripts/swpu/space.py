@@ -69,6 +69,19 @@ PARAMS = [
           doc="mask correlation: probability that a filter's line bit leaves its family's"),
     Param("workload.line_families", [1, 4, 16, 64], "all", quick=[1, 16],
           doc="mask correlation: latent families of filters sharing line masks"),
+    Param("pe_array.group_sync", ["lockstep", "decoupled"], "swpu",
+          doc="SWPU's group synchronization: lockstep (one shared compaction) or decoupled "
+              "(per-group FIFOs and networks)"),
+    Param("pe_array.group_fifo_depth", [1, 2, 4, 16], "all", quick=[1, 16],
+          doc="operand FIFO depth of decoupled groups, in lines (the fine-grained machines; "
+              "SWPU when decoupled)"),
+    Param("vector_unit.fuse_bn_relu", [False, True], "swpu",
+          doc="BN and ReLU fused into SWPU's conv write-back and load"),
+    Param("vector_unit.fuse_sgd", [False, True], "all",
+          doc="the SGD update in each layer's WG epilogue (every machine)"),
+    Param("energy.crossbar_route_pj", [0.1, 0.25, 0.5, 1.0], "all", quick=[0.1, 1.0],
+          doc="energy of one operand through a 64-input crossbar (the fine-grained machines and "
+              "the technique-3 ablation)"),
 ]
 
 CLAIM_IDS = ("3", "4", "5")
