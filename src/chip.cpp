@@ -529,6 +529,13 @@ LayerValues make_layer_values(const Layer& l, const LayerWork& work, int batch, 
                     const float x = val();
                     if (work.grad_nonzero.get(n, k, p, q)) v.grad_out[((size_t(n) * l.K + k) * l.P + p) * l.Q + q] = x;
                 }
+    // A version 2 trace's recorded values replace the random ones (pruned weights stay zero).
+    if (const LayerTensors* t = work.tensors.get()) {
+        for (size_t i = 0; i < t->weight.size(); ++i)
+            v.weight[i] = work.mask.rows[i / size_t(l.S)] >> (i % size_t(l.S)) & 1u ? fp16_bits_to_float(t->weight[i]) : 0.0f;
+        for (size_t i = 0; i < t->input.size(); ++i) v.input[i] = fp16_bits_to_float(t->input[i]);
+        for (size_t i = 0; i < t->grad_out.size(); ++i) v.grad_out[i] = fp16_bits_to_float(t->grad_out[i]);
+    }
     v.out.assign(size_t(batch) * l.K * l.P * l.Q, 0.0f);
     v.grad_in.assign(size_t(batch) * l.C * l.H * l.W, 0.0f);
     v.grad_w.assign(size_t(l.K) * l.C * l.R * l.S, 0.0f);
