@@ -423,6 +423,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         if (l.weighted()) {
             const int i = slot_of[li];
             m_results.push_back(run_pass(l, it.layers[i], Pass::FF, N, m_order_fw[i], vals(i)));
+            dump_pass(it.index, l, it.layers[i], Pass::FF, N, vals(i));
         } else {
             m_results.push_back(run_vector(vector_unit.layer_work(l, Pass::FF, N), l.name, Pass::FF));
         }
@@ -434,6 +435,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         if (l.weighted()) {
             const int i = slot_of[r];
             m_results.push_back(run_pass(l, it.layers[i], Pass::WG, N, m_order_fw[i], vals(i)));
+            dump_pass(it.index, l, it.layers[i], Pass::WG, N, vals(i));
             const bool first_layer = !l.inputs.empty() && l.inputs[0] == -1;
             if (first_layer) {
                 LayerPassResult skip;
@@ -447,6 +449,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
                 m_results.push_back(skip);
             } else {
                 m_results.push_back(run_pass(l, it.layers[i], Pass::BP, N, m_order_bp[i], vals(i)));
+                dump_pass(it.index, l, it.layers[i], Pass::BP, N, vals(i));
             }
         } else {
             m_results.push_back(run_vector(vector_unit.layer_work(l, Pass::BP, N), l.name, Pass::BP));
@@ -459,6 +462,10 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         LayerPassResult u = run_vector(vector_unit.sgd_work(it.layers[i].mask.kept_count()), l.name, Pass::Other);
         m_results.push_back(u);
     }
+}
+
+void SwpuChip::dump_pass(int step, const Layer& l, const LayerWork& w, Pass pass, int batch, const LayerValues* v) {
+    if (m_dump && v && m_dump->wants(m_iteration, l.name, pass)) m_dump->record(m_iteration, step, l, w, pass, batch, *v);
 }
 
 void SwpuChip::controller() {
@@ -487,6 +494,7 @@ void SwpuChip::controller() {
         }
         m_results.push_back(run_pass(*m_single_layer, *m_single_work, m_single_pass, m_single_batch, order,
                                      m_single_values));
+        dump_pass(m_single_step, *m_single_layer, *m_single_work, m_single_pass, m_single_batch, m_single_values);
     }
     m_total_cycles = now_cycle();
     m_finished = true;
