@@ -536,7 +536,7 @@ private:
         const std::string fpath = resolve(rel, L, field + ".file").string();
         npy::Array arr;
         std::string err;
-        if (!npy::read_array(fpath, arr, err, count * 2 + 64)) fail(L.name, field, err, fpath);
+        if (!npy::read_array(fpath, arr, err, count * 8 + 64)) fail(L.name, field, err, fpath);  // room for a wrong dtype: say so
         if (arr.descr != "<f2")
             fail(L.name, field, "dtype mismatch: expected float16 ('<f2'), the file holds '" + arr.descr + "'", fpath);
         std::vector<int64_t> got(arr.shape.begin(), arr.shape.end());
