@@ -136,7 +136,7 @@ def main(argv=None):
         if not m["entries"]:
             raise DumpError("%s/manifest.json: no entries (the dump filter selected nothing)" % a.dir)
         bad = 0
-        worst = {}  # (pass, result) -> (normwise relative error, layer)
+        worst = {}  # (pass, result) -> (normwise relative error, layer, largest err/bound)
         for e in m["entries"]:
             for name, sim, ref, bound, n in compute(e, a.dir):
                 err = (sim - ref).abs()
@@ -145,8 +145,9 @@ def main(argv=None):
                 scale = float(ref.abs().max()) if ref.numel() else 0.0
                 rel = float(err.max()) / scale if scale > 0 else float(err.max() if err.numel() else 0.0)
                 key = (e["pass"], name)
-                if key not in worst or rel > worst[key][0]:
-                    worst[key] = (rel, e["layer"])
+                old = worst.get(key, (-1.0, "", 0.0))
+                worst[key] = (rel, e["layer"], max(ratio, old[2])) if rel > old[0] else \
+                    (old[0], old[1], max(ratio, old[2]))
                 tag = "it%04d %-22s %s %-18s" % (e["iteration"], e["layer"], e["pass"], name)
                 if over.any():
                     bad += 1
@@ -158,9 +159,10 @@ def main(argv=None):
                 elif not a.quiet:
                     print("ok       %s: max |err| / max |ref| = %.3e, max err/bound = %.3f, n <= %d"
                           % (tag, rel, ratio, n))
-        print("worst relative error (max |err| / max |ref|) per pass and result:")
-        for (p, name), (rel, layer) in sorted(worst.items()):
-            print("  %-2s %-18s %.3e  (%s)" % (p, name, rel, layer))
+        print("worst relative error (max |err| / max |ref|) per pass and result, and the largest "
+              "err/bound:")
+        for (p, name), (rel, layer, ratio) in sorted(worst.items()):
+            print("  %-2s %-18s %.3e  (%s)  err/bound <= %.3f" % (p, name, rel, layer, ratio))
         if bad:
             print("check_functional: %d result tensor(s) outside the FP16/FP32 bound" % bad)
             return 1
