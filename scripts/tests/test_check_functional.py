@@ -147,3 +147,22 @@ def test_dump_needs_functional_mode_and_a_new_directory(tmp_path):
     assert (full / "x").read_text() == "keep"
     r = simulate(tmp_path, None, "--trace", TRACE, "--dump-layers", "fc")
     assert r.returncode == 2 and "--dump-tensors" in r.stderr
+
+
+@needs_sim
+def test_both_engines_compute_the_same_values(tmp_path):
+    dumps = {}
+    for engine in ("cycle", "fast"):
+        dumps[engine] = tmp_path / engine
+        r = simulate(tmp_path, dumps[engine], "--engine", engine, "--trace", TRACE, "--dump-layers",
+                     "layer2.0.conv1,fc")
+        assert r.returncode == 0, r.stderr
+    m, _ = passes_of(dumps["cycle"])
+    compared = 0
+    for e in m["entries"]:
+        for f in e["files"].values():
+            a = np.load(os.path.join(dumps["cycle"], f["file"]))
+            b = np.load(os.path.join(dumps["fast"], f["file"]))
+            assert np.array_equal(a, b), f["file"]
+            compared += 1
+    assert compared == 2 * (5 + 5 + 4)
