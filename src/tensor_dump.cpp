@@ -108,6 +108,7 @@ TensorDump::TensorDump(const std::string& dir, DumpFilter filter, nlohmann::json
     }
     fs::path d = fs::absolute(fs::path(dir)).lexically_normal();
     if (d.filename().empty()) d = d.parent_path();
+    m_final = d.string();
     m_tmp = (d.parent_path() / ("." + d.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
     fs::remove_all(m_tmp, ec);
     if (!fs::create_directories(m_tmp, ec) || ec)
@@ -222,8 +223,8 @@ void TensorDump::commit() {
         if (!out) throw std::runtime_error("--dump-tensors: write error on " + mp.string());
     }
     std::error_code ec;
-    if (fs::exists(m_dir, ec)) fs::remove(m_dir, ec);  // empty (checked at the start)
-    fs::rename(m_tmp, m_dir, ec);
+    if (fs::exists(m_final, ec)) fs::remove(m_final, ec);  // empty (checked at the start)
+    fs::rename(m_tmp, m_final, ec);
     if (ec) throw std::runtime_error("--dump-tensors " + m_dir + ": cannot move the dump into place: " + ec.message());
     m_committed = true;
 }

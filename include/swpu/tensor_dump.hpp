@@ -49,7 +49,7 @@ private:
     std::string write(const std::string& rel, const std::string& descr, const std::vector<uint64_t>& shape,
                       const std::vector<uint8_t>& bytes);
 
-    std::string m_dir, m_tmp;
+    std::string m_dir, m_final, m_tmp;  // as given, absolute without a trailing separator, temporary
     DumpFilter m_filter;
     nlohmann::json m_run;
     nlohmann::json m_entries = nlohmann::json::array();
