@@ -166,3 +166,29 @@ def test_both_engines_compute_the_same_values(tmp_path):
             assert np.array_equal(a, b), f["file"]
             compared += 1
     assert compared == 2 * (5 + 5 + 4)
+
+
+@needs_sim
+@pytest.mark.parametrize("extra", [
+    ["--engine", "fast", "--set", "compaction.routing=crossbar", "--set", "workload.pruning=unstructured"],
+    ["--set", "dbl.enabled=false", "--set", "reorder_unit.enabled=false"],
+])
+def test_baseline_datapaths_match_pytorch(tmp_path, extra):
+    dump = tmp_path / "dump"
+    r = simulate(tmp_path, dump, "--set", "workload.width=0.125", "--dump-layers", SYN_LAYERS, *extra)
+    assert r.returncode == 0, r.stderr
+    c = check(dump)
+    assert c.returncode == 0, c.stdout + c.stderr
+
+
+@needs_sim
+def test_single_layer_pass_dump(tmp_path):
+    dump = tmp_path / "dump"
+    r = simulate(tmp_path, dump, "--trace", TRACE, "--layer", "layer2.0.downsample", "--pass", "BP")
+    assert r.returncode == 0, r.stderr
+    m, got = passes_of(dump)
+    assert got == {("layer2.0.downsample", "BP")}
+    with open(os.path.join(TRACE, "manifest.json")) as f:
+        step = json.load(f)["iterations"][0]["index"]
+    assert m["entries"][0]["step"] == step and m["entries"][0]["iteration"] == 0
+    assert check(dump).returncode == 0
