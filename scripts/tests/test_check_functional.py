@@ -192,3 +192,36 @@ def test_single_layer_pass_dump(tmp_path):
         step = json.load(f)["iterations"][0]["index"]
     assert m["entries"][0]["step"] == step and m["entries"][0]["iteration"] == 0
     assert check(dump).returncode == 0
+
+
+GEN = os.path.join(REPO, "scripts", "gen_trace.py")
+
+
+@needs_sim
+def test_gen_trace_records_tensors_that_the_simulator_checks_against_pytorch(tmp_path):
+    trace = tmp_path / "trace"
+    g = subprocess.run([sys.executable, GEN, "--width", "0.0625", "--iterations", "3", "--batch-size", "8",
+                        "--train-images", "64", "--test-images", "16", "--trace-batch", "2",
+                        "--record-iterations", "1,2", "--record-tensors", "conv1,layer2.0.downsample,fc",
+                        "--record-tensor-iterations", "2", "--threads", "1", "--out", str(trace)],
+                       capture_output=True, text=True, timeout=900)
+    assert g.returncode == 0, g.stderr
+    with open(trace / "manifest.json") as f:
+        tm = json.load(f)
+    assert tm["version"] == 2
+    first, second = tm["iterations"]
+    assert not any(k in e for e in first["layers"].values() for k in ("weight", "input", "output_grad"))
+    recorded = {n for n, e in second["layers"].items() if "weight" in e}
+    assert recorded == {"conv1", "layer2.0.downsample", "fc"}
+    w = np.load(trace / second["layers"]["fc"]["weight"]["file"])
+    assert w.dtype == np.float16 and list(w.shape) == second["layers"]["fc"]["weight"]["shape"]
+    dump = tmp_path / "dump"
+    r = simulate(tmp_path, dump, "--trace", str(trace), "--dump-iterations", "1",
+                 "--dump-layers", "conv1,layer2.0.downsample,fc")
+    assert r.returncode == 0, r.stderr
+    c = check(dump)
+    assert c.returncode == 0, c.stdout + c.stderr
+    bad = subprocess.run([sys.executable, GEN, "--iterations", "2", "--record-tensors", "conv1,nosuch",
+                          "--out", str(tmp_path / "t2")], capture_output=True, text=True, timeout=900)
+    assert bad.returncode == 2 and "nosuch" in bad.stderr
+    assert not (tmp_path / "t2").exists()
