@@ -213,6 +213,7 @@ void CompactionNetwork::fill_payload(LanePacket& p) {
             lanes |= 1ull << ln;
             pl.operand[size_t(ln)] = float_to_fp16_bits(plan.source_value(p.window, pos, x, r, s));
         }
+        if (m_fault_lane >= 0) pl.operand[size_t(m_fault_lane)] ^= 0x8000u;
         pl.lanes[0] = lanes;
         for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
             const int g = __builtin_ctzll(gb);
@@ -234,6 +235,7 @@ void CompactionNetwork::fill_payload(LanePacket& p) {
                 pl.operand[size_t(g) * L + ln] = float_to_fp16_bits(plan.source_value(p.window, pos, x, r, s));
                 pl.grad[size_t(g) * L + ln] = float_to_fp16_bits(plan.grad_value(p.window, pos, item));
             }
+            if (m_fault_lane >= 0) pl.operand[size_t(g) * L + m_fault_lane] ^= 0x8000u;
         }
         pl.lanes[size_t(g)] = lanes;
     }

@@ -143,6 +143,10 @@ public:
         m_fault_position = position;
     }
 
+    // Fault injection (tests): a stuck sign wire on output lane `lane`: every FP16 operand that
+    // lane carries from now on has its sign flipped (functional mode).
+    void inject_lane_fault(int lane) { m_fault_lane = lane; }
+
     static int hops_of_segment(uint64_t seg);
 
     // The data of a packet in flight (functional mode). Packets leave the network, wait in the PE
@@ -162,7 +166,7 @@ private:
     void show_state(int state);
 
     // Cycle engine state.
-    int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1;
+    int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1, m_fault_lane = -1;
     Pass m_pass = Pass::FF;
     const PassPlan* m_plan = nullptr;
     std::vector<int> m_items;
