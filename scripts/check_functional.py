@@ -51,13 +51,12 @@ def load(root, entry, name):
     return torch.from_numpy(a.astype(np.float64))
 
 
-def reference(entry, pass_, op, args):
-    """(reference, sum of |products|, count of non-zero products) of one result."""
-    def run(*xs):
-        return op(*xs, **args)
-    vals = run(*[t for t in entry])
-    mags = run(*[t.abs() for t in entry])
-    cnts = run(*[(t != 0).double() for t in entry])
+def reference(operands, op, args):
+    """(reference, sum of |products|, count of non-zero products) of one result: the operator on
+    the operands, on their absolute values and on their non-zero indicators."""
+    vals = op(*operands, **args)
+    mags = op(*[t.abs() for t in operands], **args)
+    cnts = op(*[(t != 0).double() for t in operands], **args)
     return vals, mags, cnts
 
 
@@ -84,27 +83,27 @@ def compute(e, root):
     if p == "FF":
         x, w = load(root, e, "input"), load(root, e, "weight") * mask
         if fc:
-            ref, mag, cnt = reference((x, w), p, ops["FF"], {})
+            ref, mag, cnt = reference((x, w), ops["FF"], {})
         else:
-            ref, mag, cnt = reference((x, w), p, F.conv2d, kw)
+            ref, mag, cnt = reference((x, w), F.conv2d, kw)
         outs = [("output", False), ("output_stored", True)]
     elif p == "BP":
         g, w = load(root, e, "grad_output"), load(root, e, "weight") * mask
         if fc:
-            ref, mag, cnt = reference((g, w), p, ops["BP"], {})
+            ref, mag, cnt = reference((g, w), ops["BP"], {})
         else:
             in_shape = [e["batch"], e["in_channels"]] + list(e["in_hw"])
             op = lambda gg, ww, **a: torch.nn.grad.conv2d_input(in_shape, ww, gg, **a)  # noqa: E731
-            ref, mag, cnt = reference((g, w), p, op, kw)
+            ref, mag, cnt = reference((g, w), op, kw)
         outs = [("grad_input", False), ("grad_input_stored", True)]
     elif p == "WG":
         g, x = load(root, e, "grad_output"), load(root, e, "input")
         if fc:
-            ref, mag, cnt = reference((g, x), p, ops["WG"], {})
+            ref, mag, cnt = reference((g, x), ops["WG"], {})
         else:
             w_shape = [e["out_channels"], e["in_channels"]] + list(e["kernel"])
             op = lambda gg, xx, **a: torch.nn.grad.conv2d_weight(xx, w_shape, gg, **a)  # noqa: E731
-            ref, mag, cnt = reference((g, x), p, op, kw)
+            ref, mag, cnt = reference((g, x), op, kw)
         # Only kept weights have a gradient on the chip.
         ref, mag, cnt = ref * mask, mag * mask, cnt * mask
         outs = [("grad_weight", False)]

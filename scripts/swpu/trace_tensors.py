@@ -37,6 +37,7 @@ class TensorRecorder:
         self.recorder = recorder
         self.steps = steps
         self.values = {}
+        self.written = 0
         self.handles = []
         for name, module, _ in layers:
             if name in names:
@@ -107,14 +108,14 @@ class TensorRecorder:
                         np.save(f, np.ascontiguousarray(a), allow_pickle=False)
                 write_atomic(path, save)
                 e[key] = {"file": rel, "shape": [int(d) for d in a.shape]}
-        self.written = getattr(self, "written", 0) + len(self.values)
+        self.written += len(self.values)
         self.values = {}
 
     def finish(self, out):
         """Marks the manifest version 2 when tensors were written; removes the hooks."""
         for h in self.handles:
             h.remove()
-        if not getattr(self, "written", 0):
+        if not self.written:
             return
         path = os.path.join(out, "manifest.json")
         with open(path) as f:
