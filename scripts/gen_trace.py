@@ -28,6 +28,7 @@ from swpu.trace_data import DataError  # noqa: E402
 from swpu.trace_format import MODES  # noqa: E402
 from swpu.trace_recording import ArgError  # noqa: E402
 from swpu.trace_training import run  # noqa: E402
+from swpu import trace_tensors  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +109,7 @@ def build_parser(with_output=True):
         g.add_argument("--trace-batch", type=cli.positive_int, default=4,
                        help="images recorded per iteration: the first of the training "
                             "mini-batch (default 4)")
+        trace_tensors.add_arguments(g)
     return p
 
 

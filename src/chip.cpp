@@ -423,6 +423,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         if (l.weighted()) {
             const int i = slot_of[li];
             m_results.push_back(run_pass(l, it.layers[i], Pass::FF, N, m_order_fw[i], vals(i)));
+            dump_pass(it.index, l, it.layers[i], Pass::FF, N, vals(i));
         } else {
             m_results.push_back(run_vector(vector_unit.layer_work(l, Pass::FF, N), l.name, Pass::FF));
         }
@@ -434,6 +435,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         if (l.weighted()) {
             const int i = slot_of[r];
             m_results.push_back(run_pass(l, it.layers[i], Pass::WG, N, m_order_fw[i], vals(i)));
+            dump_pass(it.index, l, it.layers[i], Pass::WG, N, vals(i));
             if (m_cfg.vector_unit.fuse_sgd)  // the update in the WG epilogue, while dW is on chip
                 m_results.push_back(run_vector(vector_unit.sgd_work(it.layers[i].mask.kept_count()), l.name, Pass::Other));
             const bool first_layer = !l.inputs.empty() && l.inputs[0] == -1;
@@ -449,6 +451,7 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
                 m_results.push_back(skip);
             } else {
                 m_results.push_back(run_pass(l, it.layers[i], Pass::BP, N, m_order_bp[i], vals(i)));
+                dump_pass(it.index, l, it.layers[i], Pass::BP, N, vals(i));
             }
         } else {
             m_results.push_back(run_vector(vector_unit.layer_work(l, Pass::BP, N), l.name, Pass::BP));
@@ -461,6 +464,10 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         LayerPassResult u = run_vector(vector_unit.sgd_work(it.layers[i].mask.kept_count()), l.name, Pass::Other);
         m_results.push_back(u);
     }
+}
+
+void SwpuChip::dump_pass(int step, const Layer& l, const LayerWork& w, Pass pass, int batch, const LayerValues* v) {
+    if (m_dump && v && m_dump->wants(m_iteration, l.name, pass)) m_dump->record(m_iteration, step, l, w, pass, batch, *v);
 }
 
 void SwpuChip::controller() {
@@ -489,6 +496,7 @@ void SwpuChip::controller() {
         }
         m_results.push_back(run_pass(*m_single_layer, *m_single_work, m_single_pass, m_single_batch, order,
                                      m_single_values));
+        dump_pass(m_single_step, *m_single_layer, *m_single_work, m_single_pass, m_single_batch, m_single_values);
     }
     m_total_cycles = now_cycle();
     m_finished = true;
@@ -531,6 +539,13 @@ LayerValues make_layer_values(const Layer& l, const LayerWork& work, int batch, 
                     const float x = val();
                     if (work.grad_nonzero.get(n, k, p, q)) v.grad_out[((size_t(n) * l.K + k) * l.P + p) * l.Q + q] = x;
                 }
+    // A version 2 trace's recorded values replace the random ones (pruned weights stay zero).
+    if (const LayerTensors* t = work.tensors.get()) {
+        for (size_t i = 0; i < t->weight.size(); ++i)
+            v.weight[i] = work.mask.rows[i / size_t(l.S)] >> (i % size_t(l.S)) & 1u ? fp16_bits_to_float(t->weight[i]) : 0.0f;
+        for (size_t i = 0; i < t->input.size(); ++i) v.input[i] = fp16_bits_to_float(t->input[i]);
+        for (size_t i = 0; i < t->grad_out.size(); ++i) v.grad_out[i] = fp16_bits_to_float(t->grad_out[i]);
+    }
     v.out.assign(size_t(batch) * l.K * l.P * l.Q, 0.0f);
     v.grad_in.assign(size_t(batch) * l.C * l.H * l.W, 0.0f);
     v.grad_w.assign(size_t(l.K) * l.C * l.R * l.S, 0.0f);

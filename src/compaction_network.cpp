@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "swpu/pass_plan.hpp"
+#include "swpu/pe_array.hpp"
 
 namespace swpu {
 
@@ -34,6 +35,20 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
     }
     // The log stages are pipeline registers; a network without stages still has its output register.
     m_pipe.assign(size_t(std::max(1, m_stages)), LanePacket{});
+    if (cfg.functional()) {
+        // Packets in flight: the stages, the PE array's input FIFO and its multiplier/adder pipeline.
+        const size_t in_flight = m_pipe.size() + size_t(cfg.pe_array.input_fifo_depth) +
+                                 size_t(cfg.pe_array.multiplier_latency + cfg.pe_array.reduce_latency) + 2;
+        size_t ring = 1;
+        while (ring < in_flight) ring <<= 1;
+        m_payloads.resize(ring);
+        for (LanePayload& pl : m_payloads) {
+            pl.weight.assign(size_t(m_groups), 0);
+            pl.operand.assign(size_t(m_groups) * m_lanes, 0);
+            pl.grad.assign(size_t(m_groups) * m_lanes, 0);
+            pl.lanes.assign(size_t(m_groups), 0);
+        }
+    }
     m_pipe_valid.assign(m_pipe.size(), 0);
     SC_HAS_PROCESS(CompactionNetwork);
     SC_METHOD(tick);
@@ -130,6 +145,8 @@ void CompactionNetwork::input_stage() {
         p.cycles = uint8_t(m_step_cycles);
         p.kind = m_step.kind;
         p.flags = last ? m_step.flags : uint8_t(m_step.flags & ~(StepCmd::LastOfLine | StepCmd::LastOfWindow | StepCmd::LastOfTile));
+        p.payload = 0;
+        if (!m_payloads.empty() && m_step.kind == StepCmd::Normal && m_plan && m_plan->values()) fill_payload(p);
         m_pipe_valid[0] = 1;
         ++m_in_pipe;
     }
@@ -175,6 +192,52 @@ void CompactionNetwork::tick() {
     if (m_in_pipe == 0 && m_step_j >= m_step_cycles && !steps_in->can_pop()) {
         m_woken = true;
         next_trigger(steps_in->data_written_event());
+    }
+}
+
+void CompactionNetwork::fill_payload(LanePacket& p) {
+    // What the packet's wires carry, read from the line register and the weight word: the values
+    // the units hold are the plan's tensors (FP16-representable, sent as FP16 bit patterns).
+    if (++m_seq == 0) ++m_seq;  // 0 means "no payload"
+    p.payload = m_seq;
+    LanePayload& pl = m_payloads[m_seq & (m_payloads.size() - 1)];
+    pl.seq = m_seq;
+    const PassPlan& plan = *m_plan;
+    const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s, L = m_lanes;
+    if (m_pass != Pass::WG) {
+        route(p.valid, p.cycle, m_lane_pos);
+        uint64_t lanes = 0;
+        for (int ln = 0; ln < L; ++ln) {
+            const int pos = m_lane_pos[size_t(ln)];
+            if (pos < 0) continue;
+            lanes |= 1ull << ln;
+            pl.operand[size_t(ln)] = float_to_fp16_bits(plan.source_value(p.window, pos, x, r, s));
+        }
+        if (m_fault_lane >= 0) pl.operand[size_t(m_fault_lane)] ^= 0x8000u;
+        pl.lanes[0] = lanes;
+        for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+            const int g = __builtin_ctzll(gb);
+            pl.weight[size_t(g)] = float_to_fp16_bits(plan.weight_value(m_items[size_t(g)], x, r, s));
+        }
+        return;
+    }
+    for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+        const int g = __builtin_ctzll(gb);
+        const int item = m_items[size_t(g)];
+        const uint64_t vg = p.valid & plan.grad_bits(p.window, item);
+        uint64_t lanes = 0;
+        if (vg) {
+            route(vg, p.cycle, m_lane_pos);
+            for (int ln = 0; ln < L; ++ln) {
+                const int pos = m_lane_pos[size_t(ln)];
+                if (pos < 0) continue;
+                lanes |= 1ull << ln;
+                pl.operand[size_t(g) * L + ln] = float_to_fp16_bits(plan.source_value(p.window, pos, x, r, s));
+                pl.grad[size_t(g) * L + ln] = float_to_fp16_bits(plan.grad_value(p.window, pos, item));
+            }
+            if (m_fault_lane >= 0) pl.operand[size_t(g) * L + m_fault_lane] ^= 0x8000u;
+        }
+        pl.lanes[size_t(g)] = lanes;
     }
 }
 

@@ -17,6 +17,7 @@
 #include "swpu/config.hpp"
 #include "swpu/energy.hpp"
 #include "swpu/report.hpp"
+#include "swpu/tensor_dump.hpp"
 #include "swpu/vcd.hpp"
 #include "swpu/workload.hpp"
 
@@ -87,11 +88,15 @@ int sc_main(int argc, char* argv[]) {
         "  swpu-sim --config configs/swpu.json --set chip.voltage=0.56 --set workload.batch=4\n"
         "  swpu-sim --config configs/swpu.json --trace configs/traces/resnet18-cifar-digits-substructured\n"
         "  swpu-sim --config configs/swpu.json --vcd run.vcd --vcd-window 0:20000\n"
-        "  swpu-sim --config configs/swpu.json --layer layer3.1.conv1 --pass FF --set workload.batch=4\n\n"
+        "  swpu-sim --config configs/swpu.json --layer layer3.1.conv1 --pass FF --set workload.batch=4\n"
+        "  swpu-sim --config configs/swpu.json --set simulation.mode=functional --dump-tensors dump \\\n"
+        "           --dump-iterations 0 --dump-layers conv1,layer1.0.conv1 --dump-passes FF,WG\n"
+        "  /usr/bin/python3 scripts/check_functional.py dump    # the dumped results against PyTorch\n\n"
         "Exit status: 0 success, 2 bad input (config, trace, command line), 1 internal error."};
     app.set_help_flag("-h,--help", "Print this help and exit");
     std::string config_file, trace_dir, out_dir = "out", vcd_file, vcd_window, engine, layer_name, pass_name;
     std::vector<std::string> sets;
+    std::string dump_dir, dump_iterations, dump_layers, dump_passes;
     bool quiet = false, print_config = false, print_pricing = false, config_doc = false;
     app.add_option("-c,--config", config_file, "Chip config (JSON); see docs/config.md")->check(CLI::ExistingFile);
     app.add_option("-t,--trace", trace_dir, "Sparse training trace directory (docs/trace-format.md)");
@@ -105,6 +110,16 @@ int sc_main(int argc, char* argv[]) {
     app.add_option("--pass", pass_name, "The pass of --layer: FF, BP or WG")->check(CLI::IsMember({"FF", "BP", "WG"}));
     app.add_option("--vcd", vcd_file, "Write a VCD waveform of the block-level signals to FILE");
     app.add_option("--vcd-window", vcd_window, "Cycle window START:END of the VCD (default 0:100000)");
+    app.add_option("--dump-tensors", dump_dir,
+                   "Functional mode: write .npy files of the operands and results of every selected (iteration, "
+                   "layer, pass) and a manifest.json to DIR (new or empty; written whole or not at all; "
+                   "docs/functional.md)");
+    app.add_option("--dump-iterations", dump_iterations,
+                   "With --dump-tensors: comma-separated iterations of the run (0-based positions in the trace; "
+                   "default all)");
+    app.add_option("--dump-layers", dump_layers,
+                   "With --dump-tensors: comma-separated conv/fc layer names, e.g. conv1,layer1.0.conv1 (default all)");
+    app.add_option("--dump-passes", dump_passes, "With --dump-tensors: comma-separated passes among FF,BP,WG (default all)");
     app.add_flag("-q,--quiet", quiet, "No summary on stdout and no progress on stderr");
     app.add_flag("--print-config", print_config, "Print the effective config (after --set) as JSON and exit");
     app.add_flag("--print-pricing", print_pricing,
@@ -145,6 +160,12 @@ int sc_main(int argc, char* argv[]) {
     }
     if (layer_name.empty() != pass_name.empty())
         return bad_input(layer_name.empty() ? "--pass needs --layer NAME" : "--layer needs --pass FF|BP|WG");
+    if (dump_dir.empty() && !(dump_iterations.empty() && dump_layers.empty() && dump_passes.empty()))
+        return bad_input("--dump-iterations, --dump-layers and --dump-passes select what --dump-tensors DIR writes: "
+                         "give --dump-tensors");
+    if (!dump_dir.empty() && !cfg.functional())
+        return bad_input("--dump-tensors needs functional mode (values are computed only there): add --set "
+                         "simulation.mode=functional");
     int64_t win_a = 0, win_b = 100000;
     if (!vcd_window.empty()) {
         if (vcd_file.empty()) return bad_input("--vcd-window needs --vcd FILE");
@@ -194,6 +215,22 @@ int sc_main(int argc, char* argv[]) {
         if (cfg.functional())
             single_values = swpu::make_layer_values(*single_layer, *single_work, trace.batch, cfg.simulation.seed);
     }
+    std::unique_ptr<swpu::TensorDump> dump;
+    if (!dump_dir.empty()) {
+        swpu::DumpFilter filter;
+        const std::string why = swpu::parse_dump_filter(dump_iterations, dump_layers, dump_passes, trace.net,
+                                                        single_layer ? 1 : int(trace.iterations.size()), filter);
+        if (!why.empty()) return bad_input(why);
+        const nlohmann::json run = {{"config", config_file}, {"trace", trace.source}, {"network", trace.net.name},
+                                    {"width", trace.net.width}, {"batch", trace.batch},
+                                    {"pruning", swpu::to_string(trace.mode)}, {"engine", cfg.simulation.engine},
+                                    {"seed", cfg.simulation.seed}};
+        try {
+            dump = std::make_unique<swpu::TensorDump>(dump_dir, filter, run);
+        } catch (const std::exception& e) {
+            return bad_input(e.what());
+        }
+    }
     const bool show_progress = !quiet && isatty(STDERR_FILENO);
     const auto t0 = std::chrono::steady_clock::now();
     swpu::SwpuChip chip("swpu", cfg);
@@ -202,6 +239,7 @@ int sc_main(int argc, char* argv[]) {
                         cfg.functional() ? &single_values : nullptr, true);
     else
         chip.set_trace(&trace);
+    if (dump) chip.set_tensor_dump(dump.get(), trace.iterations[0].index);
     std::unique_ptr<swpu::VcdWriter> vcd;
     if (!vcd_file.empty()) {
         try {
@@ -247,6 +285,7 @@ int sc_main(int argc, char* argv[]) {
         // The stopped model's SC_THREADs are suspended mid-run with live objects on their stacks,
         // which SystemC never unwinds: end here, as a refusal, without tearing them down.
         std::cerr.flush();
+        dump.reset();  // removes its temporary directory
         std::_Exit(kExitBadInput);
     }
     if (!chip.finished()) {
@@ -282,6 +321,7 @@ int sc_main(int argc, char* argv[]) {
     try {
         if (vcd) vcd->close();
         swpu::write_files_atomically(out_dir, files);
+        if (dump) dump->commit();
     } catch (const std::exception& e) {
         std::error_code ec;
         if (!out_dir_existed) std::filesystem::remove(out_dir, ec);  // only if still empty
@@ -291,6 +331,7 @@ int sc_main(int argc, char* argv[]) {
     if (!quiet) {
         std::cout << swpu::summary_text(report);
         std::cout << "  reports  : " << out_dir << "/report.json, " << out_dir << "/layers.csv\n";
+        if (dump) std::cout << "  tensors  : " << dump_dir << "/manifest.json (" << dump->entries() << " layer-passes)\n";
         std::cout << "  host     : " << std::setprecision(2) << std::fixed << host_s << " s, "
                   << std::setprecision(0) << double(chip.total_cycles()) / std::max(host_s, 1e-9)
                   << " simulated cycles/s\n";

@@ -129,8 +129,9 @@ std::string to_str(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err, uint64_t max_bytes) {
-    out = ByteArray{};
+// The preamble and header of an .npy image: version, where the data starts, the header dict.
+static bool parse_preamble(const std::vector<uint8_t>& f, int& major, int& minor, uint64_t& data_at,
+                           std::map<std::string, PyValue>& dict, std::string& err) {
     if (f.size() < 10) {
         err = "not a .npy file: " + to_str(f.size()) + " bytes, shorter than the .npy preamble";
         return false;
@@ -141,15 +142,15 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
             return false;
         }
     }
-    out.major = f[6];
-    out.minor = f[7];
-    if (!((out.major == 1 || out.major == 2 || out.major == 3) && out.minor == 0)) {
-        err = "unsupported .npy format version " + std::to_string(out.major) + "." +
-              std::to_string(out.minor) + " (supported: 1.0, 2.0, 3.0)";
+    major = f[6];
+    minor = f[7];
+    if (!((major == 1 || major == 2 || major == 3) && minor == 0)) {
+        err = "unsupported .npy format version " + std::to_string(major) + "." +
+              std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)";
         return false;
     }
     uint64_t header_len = 0, pre = 0;
-    if (out.major == 1) {
+    if (major == 1) {
         header_len = uint64_t(f[8]) | (uint64_t(f[9]) << 8);
         pre = 10;
     } else {
@@ -172,7 +173,6 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
             return false;
         }
     }
-    std::map<std::string, PyValue> dict;
     std::string perr;
     HeaderParser parser(header);
     if (!parser.parse(dict, perr)) {
@@ -189,6 +189,15 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
         err = "corrupted .npy header: unexpected keys (expected exactly descr, fortran_order, shape)";
         return false;
     }
+    data_at = pre + header_len;
+    return true;
+}
+
+bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err, uint64_t max_bytes) {
+    out = ByteArray{};
+    std::map<std::string, PyValue> dict;
+    uint64_t data_at = 0;
+    if (!parse_preamble(f, out.major, out.minor, data_at, dict, err)) return false;
     const PyValue& descr = dict["descr"];
     if (descr.kind != PyValue::Str) {
         err = "corrupted .npy header: 'descr' is not a string";
@@ -222,7 +231,7 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
         return false;
     }
     out.length = shape.tuple[0];
-    const uint64_t have = f.size() - pre - header_len;
+    const uint64_t have = f.size() - data_at;
     if (have < out.length) {
         err = "truncated .npy file: header announces " + to_str(out.length) + " bytes of data, the file holds " +
               to_str(have);
@@ -237,7 +246,7 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
               " announced data bytes";
         return false;
     }
-    out.data.assign(f.begin() + long(pre + header_len), f.end());
+    out.data.assign(f.begin() + long(data_at), f.end());
     if (out.is_bool) {
         for (uint64_t i = 0; i < out.length; ++i) {
             if (out.data[i] > 1) {
@@ -250,7 +259,8 @@ bool parse_bytes(const std::vector<uint8_t>& f, ByteArray& out, std::string& err
     return true;
 }
 
-bool read_bytes(const std::string& path, ByteArray& out, std::string& err, uint64_t max_bytes) {
+// Reads a whole file of at most max_bytes of data plus a header.
+static bool read_file(const std::string& path, std::vector<uint8_t>& buf, std::string& err, uint64_t max_bytes) {
     std::error_code ec;
     namespace fs = std::filesystem;
     fs::file_status st = fs::status(path, ec);
@@ -279,11 +289,17 @@ bool read_bytes(const std::string& path, ByteArray& out, std::string& err, uint6
         err = "cannot open the file";
         return false;
     }
-    std::vector<uint8_t> buf(size);
+    buf.resize(size);
     if (size > 0 && !in.read(reinterpret_cast<char*>(buf.data()), std::streamsize(size))) {
         err = "read error";
         return false;
     }
+    return true;
+}
+
+bool read_bytes(const std::string& path, ByteArray& out, std::string& err, uint64_t max_bytes) {
+    std::vector<uint8_t> buf;
+    if (!read_file(path, buf, err, max_bytes)) return false;
     return parse_bytes(buf, out, err, max_bytes);
 }
 
@@ -334,6 +350,111 @@ std::vector<uint8_t> unpack_bits(const std::vector<uint8_t>& packed, uint64_t co
     std::vector<uint8_t> b(count);
     for (uint64_t i = 0; i < count; ++i) b[i] = (packed[i >> 3] >> (7 - (i & 7))) & 1u;
     return b;
+}
+
+int item_size(const std::string& descr) {
+    if (descr == "|u1" || descr == "<u1" || descr == "|b1") return 1;
+    if (descr == "<f2") return 2;
+    if (descr == "<f4") return 4;
+    return 0;
+}
+
+bool parse_array(const std::vector<uint8_t>& f, Array& out, std::string& err, uint64_t max_bytes) {
+    out = Array{};
+    std::map<std::string, PyValue> dict;
+    uint64_t data_at = 0;
+    int major = 1, minor = 0;
+    if (!parse_preamble(f, major, minor, data_at, dict, err)) return false;
+    const PyValue& descr = dict["descr"];
+    if (descr.kind != PyValue::Str) {
+        err = "corrupted .npy header: 'descr' is not a string";
+        return false;
+    }
+    const int isz = item_size(descr.s);
+    if (isz == 0) {
+        err = "unsupported dtype '" + descr.s + "' (supported: '<f2' float16, '<f4' float32, '|u1' uint8, '|b1' bool)";
+        return false;
+    }
+    out.descr = descr.s;
+    const PyValue& fo = dict["fortran_order"];
+    if (fo.kind != PyValue::Bool) {
+        err = "corrupted .npy header: 'fortran_order' is not True/False";
+        return false;
+    }
+    if (fo.b) {
+        err = "fortran_order True is not supported (write a C-order array)";
+        return false;
+    }
+    const PyValue& shape = dict["shape"];
+    if (shape.kind != PyValue::Tuple) {
+        err = "corrupted .npy header: 'shape' is not a tuple";
+        return false;
+    }
+    out.shape = shape.tuple;
+    uint64_t count = 1;
+    for (uint64_t d : out.shape) {
+        if (d != 0 && count > max_bytes / d) {
+            err = "array shape exceeds the limit of " + to_str(max_bytes) + " bytes";
+            return false;
+        }
+        count *= d;
+    }
+    if (count > max_bytes / uint64_t(isz)) {
+        err = "array of " + to_str(count) + " elements exceeds the limit of " + to_str(max_bytes) + " bytes";
+        return false;
+    }
+    const uint64_t need = count * uint64_t(isz), have = f.size() - data_at;
+    if (have != need) {
+        err = (have < need ? "truncated .npy file: " : "corrupted .npy file: ") + std::string("the shape needs ") +
+              to_str(need) + " data bytes, the file holds " + to_str(have);
+        return false;
+    }
+    out.data.assign(f.begin() + long(data_at), f.end());
+    return true;
+}
+
+bool read_array(const std::string& path, Array& out, std::string& err, uint64_t max_bytes) {
+    std::vector<uint8_t> buf;
+    if (!read_file(path, buf, err, max_bytes)) return false;
+    return parse_array(buf, out, err, max_bytes);
+}
+
+std::vector<uint8_t> serialize_array(const std::string& descr, const std::vector<uint64_t>& shape,
+                                     const std::vector<uint8_t>& data) {
+    std::string dims;
+    for (uint64_t d : shape) dims += std::to_string(d) + ", ";
+    if (shape.size() > 1) dims.resize(dims.size() - 2);  // (n,) for one dimension, (a, b) otherwise
+    else if (shape.size() == 1) dims.resize(dims.size() - 1);
+    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+    const size_t total = 10 + header.size() + 1;
+    header += std::string((64 - total % 64) % 64, ' ');
+    header += '\n';
+    std::vector<uint8_t> f;
+    f.reserve(10 + header.size() + data.size());
+    for (char c : kMagic) f.push_back(uint8_t(c));
+    f.push_back(1);
+    f.push_back(0);
+    f.push_back(uint8_t(header.size() & 0xff));
+    f.push_back(uint8_t((header.size() >> 8) & 0xff));
+    f.insert(f.end(), header.begin(), header.end());
+    f.insert(f.end(), data.begin(), data.end());
+    return f;
+}
+
+bool write_array(const std::string& path, const std::string& descr, const std::vector<uint64_t>& shape,
+                 const std::vector<uint8_t>& data, std::string& err) {
+    const std::vector<uint8_t> f = serialize_array(descr, shape, data);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) {
+        err = "cannot open '" + path + "' for writing";
+        return false;
+    }
+    out.write(reinterpret_cast<const char*>(f.data()), std::streamsize(f.size()));
+    if (!out) {
+        err = "write error on '" + path + "'";
+        return false;
+    }
+    return true;
 }
 
 }  // namespace npy

@@ -54,6 +54,16 @@ float fp16_bits_to_float(uint16_t h) {
 
 float round_to_fp16(float x) { return fp16_bits_to_float(float_to_fp16_bits(x)); }
 
+float fp16_to_float(uint16_t h) {
+    // The 65536 values once: the multipliers' operand decode costs a table read.
+    static const std::vector<float> table = [] {
+        std::vector<float> t(65536);
+        for (uint32_t i = 0; i < 65536; ++i) t[i] = fp16_bits_to_float(uint16_t(i));
+        return t;
+    }();
+    return table[h];
+}
+
 PeArray::PeArray(sc_core::sc_module_name name, const ChipConfig& cfg)
     : sc_core::sc_module(name),
       clk("clk"),
@@ -211,42 +221,50 @@ bool PeArray::accumulate(const LanePacket& p) {
 }
 
 void PeArray::accumulate_values(const LanePacket& p) {
+    // The operands are what the packet carries: FP16 values from the network (operands) and the
+    // weight word; each product is exact in FP32 and accumulates with one FP32 rounding.
+    if (p.payload == 0) throw std::logic_error("pe_array: functional mode but the packet carries no data");
+    const LanePayload& pl = m_net->payload(p.payload);
     const PassPlan& plan = *m_plan;
-    LayerValues& v = *plan.values();
-    const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
+    const int L = m_lanes;
     if (plan.pass() != Pass::WG) {
-        // Forward: each lane's operand comes from window position pos; the product returns through
-        // the bi-directional switches, driven in reverse by the same control bits, to `back`.
-        m_net->route(p.valid, p.cycle, m_lane_pos);
+        // The bi-directional switches, driven in reverse by the forward control bits, return each
+        // lane's product to its window position.
         m_net->reverse_paths(p.valid, m_reverse);
-        m_lane_back.resize(size_t(m_lanes));
-        for (int ln = 0; ln < m_lanes; ++ln)
-            m_lane_back[size_t(ln)] = m_lane_pos[size_t(ln)] < 0 ? -1 : m_reverse.back(ln, p.cycle);
+        m_lane_back.assign(size_t(L), -1);
+        m_operands.resize(size_t(L));
+        const uint64_t lanes = pl.lanes[0];
+        for (uint64_t lb = lanes; lb; lb &= lb - 1) {
+            const int ln = __builtin_ctzll(lb);
+            m_lane_back[size_t(ln)] = m_reverse.back(ln, p.cycle);
+            m_operands[size_t(ln)] = fp16_to_float(pl.operand[size_t(ln)]);
+        }
         for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
             const int g = __builtin_ctzll(gb);
-            const float wv = plan.weight_value(m_items[size_t(g)], x, r, s);
-            for (int ln = 0; ln < m_lanes; ++ln) {
-                const int pos = m_lane_pos[size_t(ln)];
-                if (pos < 0) continue;
-                mac(m_set, g, m_lane_back[size_t(ln)], wv, plan.source_value(p.window, pos, x, r, s));
+            const float wv = fp16_to_float(pl.weight[size_t(g)]);
+            for (uint64_t lb = lanes; lb; lb &= lb - 1) {
+                const int ln = __builtin_ctzll(lb);
+                mac(m_set, g, m_lane_back[size_t(ln)], wv, m_operands[size_t(ln)]);
             }
         }
         return;
     }
-    m_products.resize(size_t(m_lanes));
+    // WG: each group's adder tree sums its lanes' products into the FP32 gradient of (item, x, r, s)
+    // (the read-modify-write of the output buffer).
+    LayerValues& v = *plan.values();
+    const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
+    m_products.resize(size_t(L));
     const int C = plan.group_mask().C, S = plan.kernel_s();
     for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
         const int g = __builtin_ctzll(gb);
-        const int item = m_items[size_t(g)];
-        const uint64_t vg = p.valid & plan.grad_bits(p.window, item);
-        if (!vg) continue;
-        m_net->route(vg, p.cycle, m_lane_pos);
+        const uint64_t lanes = pl.lanes[size_t(g)];
+        if (!lanes) continue;  // this group's operands ended in an earlier cycle of the step
         int n = 0;
-        for (int ln = 0; ln < m_lanes; ++ln)
-            if (m_lane_pos[size_t(ln)] >= 0)
-                m_products[size_t(n++)] = plan.source_value(p.window, m_lane_pos[size_t(ln)], x, r, s) *
-                                          plan.grad_value(p.window, m_lane_pos[size_t(ln)], item);
-        if (n == 0) continue;  // this group's operands ended in an earlier cycle of the step
+        for (uint64_t lb = lanes; lb; lb &= lb - 1) {
+            const size_t i = size_t(g) * L + size_t(__builtin_ctzll(lb));
+            m_products[size_t(n++)] = fp16_to_float(pl.operand[i]) * fp16_to_float(pl.grad[i]);
+        }
+        const int item = m_items[size_t(g)];
         v.grad_w[((size_t(item) * C + x) * R + r) * S + s] += reduce(m_products.data(), n);
     }
 }

@@ -198,8 +198,9 @@ private:
         const std::string format = string(member(m, "format", "", "format"), "", "format");
         if (format != "swpu-trace") fail("", "format", "expected \"swpu-trace\", got \"" + format + "\"");
         const json& ver = member(m, "version", "", "version");
-        if (!ver.is_number_integer() || ver.get<int64_t>() != 1)
-            fail("", "version", "unsupported version " + brief(ver) + " (this reader reads version 1)");
+        if (!ver.is_number_integer() || (ver.get<int64_t>() != 1 && ver.get<int64_t>() != 2))
+            fail("", "version", "unsupported version " + brief(ver) + " (this reader reads versions 1 and 2)");
+        version_ = int(ver.get<int64_t>());
 
         const json& net = object(member(m, "network", "", "network"), "", "network");
         only_keys(net, {"name", "width", "num_classes", "input"}, "", "network.");
@@ -443,17 +444,112 @@ private:
         object(e, L.name, f + "layers." + L.name);
         static const std::set<std::string> allowed = {"line_mask",           "shape_mask",         "element_mask",
                                                       "input_nonzero",       "input_density",      "output_grad_nonzero",
-                                                      "output_grad_density"};
-        for (auto kv = e.begin(); kv != e.end(); ++kv)
+                                                      "output_grad_density", "weight",           "input",
+                                                      "output_grad"};
+        for (auto kv = e.begin(); kv != e.end(); ++kv) {
             if (!allowed.count(kv.key()))
                 fail(L.name, f + kv.key(),
                      "unknown field (expected line_mask + shape_mask or element_mask, input_nonzero or "
-                     "input_density, output_grad_nonzero or output_grad_density)");
+                     "input_density, output_grad_nonzero or output_grad_density, and in version 2 weight, input, "
+                     "output_grad)");
+            if (version_ < 2 && (kv.key() == "weight" || kv.key() == "input" || kv.key() == "output_grad"))
+                fail(L.name, f + kv.key(), "recorded tensors need format version 2 (the manifest says version 1)");
+        }
         LayerWork lw;
         lw.layer = li;
         parse_masks(e, L, lw.mask, f);
         parse_bitmaps(e, L, lw, wpos, ipos, f);
+        parse_tensors(e, L, lw, f);
         return lw;
+    }
+
+    // Version 2: recorded FP16 values ({"file", "shape"}, a float16 .npy of that shape), stored in
+    // conv form. A non-zero input or gradient value where its bitmap says zero is an error: the
+    // datapath would skip a product the framework computed.
+    void parse_tensors(const json& e, const Layer& L, LayerWork& lw, const std::string& f) {
+        const bool fc = L.op == LayerOp::FC;
+        const int64_t N = t_.batch;
+        if (!e.contains("weight") && !e.contains("input") && !e.contains("output_grad")) return;
+        auto t = std::make_shared<LayerTensors>();
+        if (e.contains("weight")) {
+            const auto shp = fc ? std::vector<int64_t>{L.K, L.fc_in} : std::vector<int64_t>{L.K, L.C, L.R, L.S};
+            std::vector<uint16_t> v = read_tensor(e["weight"], L, f + "weight", shp);
+            t->weight = fc ? fc_to_conv(v, L.K, L) : std::move(v);
+        }
+        if (e.contains("input")) {
+            if (!e.contains("input_nonzero"))
+                fail(L.name, f + "input", "recorded input values need the input_nonzero bitmap, not input_density");
+            const auto shp = fc ? std::vector<int64_t>{N, L.fc_in} : std::vector<int64_t>{N, L.C, L.H, L.W};
+            std::vector<uint16_t> v = read_tensor(e["input"], L, f + "input", shp);
+            t->input = fc ? fc_to_conv(v, int(N), L) : std::move(v);
+            check_against_bitmap(t->input, lw.input_nonzero, L, f + "input", "input_nonzero");
+        }
+        if (e.contains("output_grad")) {
+            if (!e.contains("output_grad_nonzero"))
+                fail(L.name, f + "output_grad",
+                     "recorded output gradients need the output_grad_nonzero bitmap, not output_grad_density");
+            const auto shp = fc ? std::vector<int64_t>{N, L.K} : std::vector<int64_t>{N, L.K, L.P, L.Q};
+            t->grad_out = read_tensor(e["output_grad"], L, f + "output_grad", shp);
+            check_against_bitmap(t->grad_out, lw.grad_nonzero, L, f + "output_grad", "output_grad_nonzero");
+        }
+        lw.tensors = std::move(t);
+    }
+
+    // [rows][F] -> [rows][ceil(F/B)][1][B] with the last block's padding zero.
+    static std::vector<uint16_t> fc_to_conv(const std::vector<uint16_t>& v, int rows, const Layer& L) {
+        std::vector<uint16_t> out(size_t(rows) * L.C * L.S, 0);
+        for (int i = 0; i < rows; ++i)
+            for (int x = 0; x < L.fc_in; ++x) out[size_t(i) * L.C * L.S + x] = v[size_t(i) * L.fc_in + x];
+        return out;
+    }
+
+    void check_against_bitmap(const std::vector<uint16_t>& v, const Bitmap4D& bm, const Layer& L,
+                              const std::string& field, const char* bitmap) const {
+        size_t i = 0;
+        for (int n = 0; n < bm.N; ++n)
+            for (int c = 0; c < bm.C; ++c)
+                for (int h = 0; h < bm.H; ++h)
+                    for (int w = 0; w < bm.W; ++w, ++i)
+                        if ((v[i] & 0x7fffu) != 0 && !bm.get(n, c, h, w))
+                            fail(L.name, field,
+                                 "value " + std::to_string(i) + " (conv-form index [" + std::to_string(n) + ", " +
+                                     std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                                     "]) is non-zero where " + bitmap + " is 0");
+    }
+
+    std::vector<uint16_t> read_tensor(const json& entry, const Layer& L, const std::string& field,
+                                      const std::vector<int64_t>& expected) {
+        object(entry, L.name, field);
+        for (auto kv = entry.begin(); kv != entry.end(); ++kv)
+            if (kv.key() != "file" && kv.key() != "shape")
+                fail(L.name, field + "." + kv.key(), "unknown field (expected \"file\" and \"shape\")");
+        const std::vector<int64_t> shape =
+            int_list(member(entry, "shape", L.name, field + ".shape"), L.name, field + ".shape");
+        if (shape != expected) fail(L.name, field + ".shape", "expected " + dims(expected) + ", got " + dims(shape));
+        uint64_t count = 1;
+        for (int64_t d : expected) count *= uint64_t(d);
+        tensor_bytes_ += count * 2;
+        if (tensor_bytes_ > max_memory_)
+            fail(L.name, field, "the recorded tensors need more than the limit of " + std::to_string(max_memory_ >> 20) +
+                                    " MiB (config field limits.trace_memory_mib)");
+        const std::string rel = string(member(entry, "file", L.name, field + ".file"), L.name, field + ".file");
+        const std::string fpath = resolve(rel, L, field + ".file").string();
+        npy::Array arr;
+        std::string err;
+        if (!npy::read_array(fpath, arr, err, count * 8 + 64)) fail(L.name, field, err, fpath);  // room for a wrong dtype: say so
+        if (arr.descr != "<f2")
+            fail(L.name, field, "dtype mismatch: expected float16 ('<f2'), the file holds '" + arr.descr + "'", fpath);
+        std::vector<int64_t> got(arr.shape.begin(), arr.shape.end());
+        if (got != expected)
+            fail(L.name, field, "shape mismatch: the manifest and the layer say " + dims(expected) + ", the file holds " +
+                                    dims(got), fpath);
+        std::vector<uint16_t> v(count);
+        for (uint64_t i = 0; i < count; ++i) {
+            v[i] = uint16_t(arr.data[2 * i] | (arr.data[2 * i + 1] << 8));
+            if ((v[i] & 0x7c00u) == 0x7c00u)
+                fail(L.name, field, "value " + std::to_string(i) + " is not finite (inf or NaN)", fpath);
+        }
+        return v;
     }
 
     void parse_masks(const json& e, const Layer& L, WeightMask& m, const std::string& f) {
@@ -641,6 +737,8 @@ private:
     fs::path root_;
     uint64_t seed_;
     uint64_t max_memory_;
+    uint64_t tensor_bytes_ = 0;
+    int version_ = 1;
     Trace t_;
     std::vector<int> wl_;
 };

@@ -174,5 +174,32 @@ TEST(FunctionalFault, WrongSwitchSettingIsCaught) {
     EXPECT_GT(bad, 0) << "a flipped switch went unnoticed";
 }
 
+// The PE array multiplies what the packets carry: a stuck sign wire on one lane of the network's
+// output changes the results (were the operands read from the layer's tensors, it would not).
+class FunctionalLaneFault : public testing::TestWithParam<Pass> {};
+
+TEST_P(FunctionalLaneFault, CorruptedLaneOperandIsCaught) {
+    const Pass pass = GetParam();
+    ChipConfig cfg;
+    cfg.simulation.mode = "functional";
+    const Layer l = conv_layer(16, 4, 3, 3, 10, 10, 1, 1);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 91);
+    LayerValues vals = make_layer_values(l, w, 1, 92);
+    SwpuChip chip("chip", cfg);
+    chip.compaction_network.inject_lane_fault(0);
+    chip.set_single(&l, &w, pass, 1, &vals, true);
+    sc_core::sc_start();
+    const std::vector<double> ref =
+        pass == Pass::FF ? ref_ff(l, vals, 1) : pass == Pass::BP ? ref_bp(l, vals, 1) : ref_wg(l, vals, w.mask, 1);
+    const std::vector<float>& sim = pass == Pass::FF ? vals.out : pass == Pass::BP ? vals.grad_in : vals.grad_w;
+    ASSERT_EQ(sim.size(), ref.size());
+    int bad = 0;
+    for (size_t i = 0; i < ref.size(); ++i) bad += std::fabs(sim[i] - ref[i]) > 1e-3 * (1.0 + std::fabs(ref[i]));
+    EXPECT_GT(bad, 0) << "a corrupted lane operand went unnoticed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Passes, FunctionalLaneFault, testing::Values(Pass::FF, Pass::BP, Pass::WG),
+                         [](const testing::TestParamInfo<Pass>& i) { return std::string(to_string(i.param)); });
+
 }  // namespace
 }  // namespace swpu::test

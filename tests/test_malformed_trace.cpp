@@ -508,3 +508,118 @@ TEST_F(MalformedTrace, VcdWindowOverTheLimitIsStoppedWithTheEstimate) {
     EXPECT_TRUE(fs::exists(work / "run.vcd"));
     EXPECT_TRUE(fs::exists(work / "out" / "report.json"));
 }
+
+// Version 2: recorded FP16 tensors (the bundled trace with real tensors). Each broken tensor is
+// refused with exit status 2, naming the file or field and the reason.
+namespace {
+const fs::path kV2 = fs::path(SWPU_SOURCE_DIR) / "tests" / "data" / "resnet18-cifar-digits-tensors";
+
+// The tensor entry of `layer`/`key` in the first iteration of a manifest.
+json& tensor_entry(json& m, const std::string& layer, const std::string& key) {
+    return m["iterations"][0]["layers"][layer][key];
+}
+}  // namespace
+
+TEST_F(MalformedTrace, VersionTwoTensorsLoadAndBrokenOnesAreRefused) {
+    const swpu::Trace t = swpu::load_trace(kV2.string(), 1);
+    const int fc = int(t.iterations[0].layers.size()) - 1;
+    const swpu::LayerWork& w = t.iterations[0].layers[size_t(fc)];
+    ASSERT_TRUE(w.tensors);
+    const swpu::Layer& L = t.net.layers[size_t(w.layer)];
+    EXPECT_EQ(w.tensors->weight.size(), size_t(L.K) * L.C * L.S);  // conv form of [K, F]
+    EXPECT_FALSE(t.iterations[0].layers[1].tensors == nullptr);      // layer1.0.conv1 is recorded
+    EXPECT_TRUE(t.iterations[0].layers[2].tensors == nullptr);       // layer1.0.conv2 is not
+
+    auto copy_v2 = [&]() {
+        const fs::path dir = work / ("v2_" + std::to_string(traces++));
+        fs::copy(kV2, dir, fs::copy_options::recursive);
+        return dir;
+    };
+    const std::string layer = "layer1.0.conv1";
+    const json m0 = manifest_of(kV2);
+    const std::string in_rel = m0["iterations"][0]["layers"][layer]["input"]["file"];
+    const std::string w_rel = m0["iterations"][0]["layers"][layer]["weight"]["file"];
+    const std::string act_rel = m0["iterations"][0]["layers"][layer]["input_nonzero"]["file"];
+    swpu::npy::Array in;
+    std::string err;
+    ASSERT_TRUE(swpu::npy::read_array((kV2 / in_rel).string(), in, err)) << err;
+    ASSERT_EQ(in.descr, "<f2");
+    auto save_array = [](const fs::path& p, const swpu::npy::Array& a) {
+        const std::vector<uint8_t> img = swpu::npy::serialize_array(a.descr, a.shape, a.data);
+        write_bytes(p, std::string(img.begin(), img.end()));
+    };
+    const std::string field = "iterations[0].input";
+
+    {  // tensors in a version 1 manifest
+        const fs::path d = copy_v2();
+        json m = manifest_of(d);
+        m["version"] = 1;
+        save(d, m);
+        expect_refused(d, {"layer 'conv1'", "iterations[0].input", "need format version 2"});
+    }
+    {  // float32 instead of float16
+        const fs::path d = copy_v2();
+        swpu::npy::Array a = in;
+        a.descr = "<f4";
+        a.data.resize(a.data.size() * 2);
+        save_array(d / in_rel, a);
+        expect_refused(d, {(d / in_rel).string(), field, "dtype mismatch", "float16"});
+    }
+    {  // the file's shape differs from the layer's
+        const fs::path d = copy_v2();
+        swpu::npy::Array a = in;
+        std::swap(a.shape[2], a.shape[1]);
+        a.shape[1] = in.shape[2] / 2;
+        a.shape[2] = in.shape[1] * 2;
+        save_array(d / in_rel, a);
+        expect_refused(d, {(d / in_rel).string(), field, "shape mismatch"});
+    }
+    {  // the manifest's shape differs from the layer's
+        const fs::path d = copy_v2();
+        json m = manifest_of(d);
+        tensor_entry(m, layer, "weight")["shape"][0] = 3;
+        save(d, m);
+        expect_refused(d, {"layer1.0.conv1", "weight.shape", "expected"});
+    }
+    {  // a value where the bitmap says zero
+        swpu::npy::ByteArray act;
+        ASSERT_TRUE(swpu::npy::read_bytes((kV2 / act_rel).string(), act, err)) << err;
+        const std::vector<uint8_t> bits = swpu::npy::unpack_bits(act.data, in.data.size() / 2);
+        size_t zero = bits.size();
+        for (size_t i = 0; i < bits.size() && zero == bits.size(); ++i)
+            if (!bits[i]) zero = i;
+        ASSERT_LT(zero, bits.size()) << "the recorded input has no zero";
+        const fs::path d = copy_v2();
+        swpu::npy::Array a = in;
+        a.data[2 * zero] = 0x00;
+        a.data[2 * zero + 1] = 0x3c;  // 1.0
+        save_array(d / in_rel, a);
+        expect_refused(d, {"layer1.0.conv1", field, "non-zero where input_nonzero is 0"});
+    }
+    {  // NaN
+        const fs::path d = copy_v2();
+        swpu::npy::Array a = in;
+        a.data[0] = 0x00;
+        a.data[1] = 0x7e;
+        save_array(d / in_rel, a);
+        expect_refused(d, {(d / in_rel).string(), field, "not finite"});
+    }
+    {  // values with a density instead of a bitmap
+        const fs::path d = copy_v2();
+        json m = manifest_of(d);
+        m["iterations"][0]["layers"][layer].erase("input_nonzero");
+        m["iterations"][0]["layers"][layer]["input_density"] = 0.5;
+        save(d, m);
+        expect_refused(d, {"layer1.0.conv1", field, "input_nonzero bitmap"});
+    }
+    {  // an unknown key in a tensor entry, a missing file
+        const fs::path d = copy_v2();
+        json m = manifest_of(d);
+        tensor_entry(m, layer, "weight")["dtype"] = "float16";
+        save(d, m);
+        expect_refused(d, {"layer1.0.conv1", "weight.dtype", "unknown field"});
+        const fs::path d2 = copy_v2();
+        fs::remove(d2 / w_rel);
+        expect_refused(d2, {(d2 / w_rel).string(), "file not found"});
+    }
+}

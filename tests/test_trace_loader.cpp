@@ -470,9 +470,9 @@ TEST(TraceLoaderErrors, WrongFormatOrVersion) {
     }
     {
         BadTrace b;
-        b.w.manifest["version"] = 2;
+        b.w.manifest["version"] = 3;
         b.w.save();
-        EXPECT_TRUE(fails_with(b.path(), {"field 'version'", "unsupported version 2"}));
+        EXPECT_TRUE(fails_with(b.path(), {"field 'version'", "unsupported version 3", "versions 1 and 2"}));
     }
     {
         BadTrace b;

@@ -20,6 +20,7 @@
 #include "swpu/pe_array.hpp"
 #include "swpu/reorder_unit.hpp"
 #include "swpu/stats.hpp"
+#include "swpu/tensor_dump.hpp"
 #include "swpu/vector_unit.hpp"
 #include "swpu/workload.hpp"
 
@@ -59,6 +60,12 @@ public:
     // are exact up to there (a VCD window ending at `end`).
     void tick_until(int64_t end) { m_tick_end = end; }
     void set_progress(std::function<void(double)> cb) { m_progress = std::move(cb); }
+    // Functional mode: the operands and results of the selected passes go to `dump` (--dump-tensors).
+    // `single_step`: the training step recorded for the single (layer, pass) run.
+    void set_tensor_dump(TensorDump* dump, int single_step = 0) {
+        m_dump = dump;
+        m_single_step = single_step;
+    }
 
     const std::vector<LayerPassResult>& results() const { return m_results; }
     int64_t total_cycles() const { return m_total_cycles; }
@@ -111,6 +118,7 @@ private:
     void collect_unit_counters(Counters& k);
     bool ticking(int64_t from) const;
     void set_block(int phase, int layer, int state);
+    void dump_pass(int step, const Layer& l, const LayerWork& w, Pass pass, int batch, const LayerValues* v);
 
     const ChipConfig& m_cfg;
     sc_core::sc_time m_period;
@@ -127,6 +135,8 @@ private:
     LayerValues* m_single_values = nullptr;
     bool m_single_cluster = true;
     int64_t m_tick_end = -1;
+    TensorDump* m_dump = nullptr;
+    int m_single_step = 0;
     std::function<void(double)> m_progress;
     std::vector<LayerPassResult> m_results;
     std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,18 @@
 #include "swpu/stats.hpp"
 
 namespace swpu {
+
+// Functional mode: the FP16 data of one lane packet. FF/BP: the step's weight word (one weight per
+// group, from the weight buffer) and the operand each lane took from the line register. WG: per
+// group, the activation and the output gradient each lane of the group's network took (the groups'
+// networks pack different positions). `lanes` marks the lanes carrying an operand.
+struct LanePayload {
+    uint32_t seq = 0;                 // the packet this slot belongs to
+    std::vector<uint16_t> weight;     // [G]
+    std::vector<uint16_t> operand;    // FF/BP: [L]; WG: [G][L] activations
+    std::vector<uint16_t> grad;       // WG: [G][L] output gradients
+    std::vector<uint64_t> lanes;      // FF/BP: [1]; WG: [G]
+};
 
 // What one step through the network costs.
 struct CompactionCost {
@@ -130,16 +143,30 @@ public:
         m_fault_position = position;
     }
 
+    // Fault injection (tests): a stuck sign wire on output lane `lane`: every FP16 operand that
+    // lane carries from now on has its sign flipped (functional mode).
+    void inject_lane_fault(int lane) { m_fault_lane = lane; }
+
     static int hops_of_segment(uint64_t seg);
 
+    // The data of a packet in flight (functional mode). Packets leave the network, wait in the PE
+    // array's input FIFO and pipeline, and are consumed in order: the payloads live in a ring as
+    // deep as that path, so a slot is reused only after its packet has accumulated.
+    const LanePayload& payload(uint32_t seq) const {
+        const LanePayload& pl = m_payloads[seq & (m_payloads.size() - 1)];
+        if (pl.seq != seq) throw std::logic_error("compaction network: a packet's payload was overwritten in flight");
+        return pl;
+    }
+
 private:
+    void fill_payload(LanePacket& p);
     void tick();
     void input_stage();
     void start_step(const StepCmd& st);
     void show_state(int state);
 
     // Cycle engine state.
-    int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1;
+    int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1, m_fault_lane = -1;
     Pass m_pass = Pass::FF;
     const PassPlan* m_plan = nullptr;
     std::vector<int> m_items;
@@ -156,6 +183,9 @@ private:
     bool m_crossbar;
     int m_window, m_segments, m_seg_width, m_lanes, m_groups, m_lanes_per_seg, m_stages;
     uint64_t m_seg_mask;
+    std::vector<LanePayload> m_payloads;  // functional mode: ring of packet data (power-of-two size)
+    uint32_t m_seq = 0;
+    std::vector<int> m_lane_pos;
     std::vector<uint16_t> m_seg_table;  // hops per segment pattern when the segment is <= 16 wide
     int m_cycles_of[65];                // cycles to drain n packed operands of a segment
 };

@@ -58,6 +58,7 @@ struct LanePacket {
     uint8_t cycles = 0;  // the step's cycles
     StepCmd::Kind kind = StepCmd::Normal;
     uint8_t flags = 0;   // StepCmd flags; LastOf* only on the step's last cycle
+    uint32_t payload = 0;  // functional mode: the FP16 data the packet carries (CompactionNetwork::payload), 0 none
 };
 
 }  // namespace swpu

@@ -1,5 +1,6 @@
-// Minimal reader and writer of NumPy .npy files holding a 1-D array of bytes (dtype uint8 or
-// bool), the container of the bit-packed masks and bitmaps of a trace (docs/trace-format.md).
+// Minimal reader and writer of NumPy .npy files: 1-D byte arrays (dtype uint8 or bool), the
+// container of the bit-packed masks and bitmaps of a trace (docs/trace-format.md), and N-D float16,
+// float32 and uint8 arrays (the tensors of a version 2 trace and of a tensor dump).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,23 @@ bool write_bytes(const std::string& path, const std::vector<uint8_t>& data, std:
 std::vector<uint8_t> pack_bits(const std::vector<uint8_t>& bits);
 // Unpacks `count` elements; requires packed.size() >= ceil(count / 8).
 std::vector<uint8_t> unpack_bits(const std::vector<uint8_t>& packed, uint64_t count);
+
+// An N-D array (C order, little-endian) of one of the dtypes swpu-sim reads and writes: '<f2'
+// (float16: tensors of a trace and of a dump), '<f4' (float32), '|u1'/'<u1' (uint8), '|b1' (bool).
+struct Array {
+    std::string descr;
+    std::vector<uint64_t> shape;
+    std::vector<uint8_t> data;  // prod(shape) * item size bytes, as in the file
+};
+int item_size(const std::string& descr);  // 0 for a dtype not listed above
+// Same failure rules as read_bytes; the data size must match the shape exactly.
+bool parse_array(const std::vector<uint8_t>& file, Array& out, std::string& error,
+                 uint64_t max_bytes = (uint64_t(1) << 32));
+bool read_array(const std::string& path, Array& out, std::string& error, uint64_t max_bytes = (uint64_t(1) << 32));
+std::vector<uint8_t> serialize_array(const std::string& descr, const std::vector<uint64_t>& shape,
+                                     const std::vector<uint8_t>& data);
+bool write_array(const std::string& path, const std::string& descr, const std::vector<uint64_t>& shape,
+                 const std::vector<uint8_t>& data, std::string& error);
 
 }  // namespace npy
 }  // namespace swpu

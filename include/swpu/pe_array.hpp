@@ -3,7 +3,8 @@
 //
 // Clocked behaviour (cycle engine): lane packets from the compaction network enter a multiplier
 // pipeline of `multiplier_latency` stages (WG: plus the adder tree's `reduce_latency` stages). At
-// the pipeline's end a packet accumulates in one cycle: FF/BP into the accumulators of the window
+// the pipeline's end a packet accumulates in one cycle (functional mode: the FP16 weight word and lane
+// operands the packet carries, multiplied exactly and added in FP32): FF/BP into the accumulators of the window
 // positions the bi-directional switches return the products to, WG into the step's FP32 weight
 // gradients through a read-modify-write of the output buffer. A window's last packet hands its
 // accumulator set to the write-back (a write request to the output buffer) and switches to the
@@ -31,6 +32,7 @@ float round_to_fp16(float x);
 // FP16 bit pattern <-> float.
 uint16_t float_to_fp16_bits(float x);
 float fp16_bits_to_float(uint16_t h);
+float fp16_to_float(uint16_t h);  // the same by table lookup (hot path)
 
 class PeArray : public sc_core::sc_module {
 public:
@@ -111,7 +113,7 @@ private:
     uint32_t m_tag = 0;
     std::vector<int> m_lane_pos, m_lane_back;
     CompactionNetwork::ReversePaths m_reverse;
-    std::vector<float> m_products;
+    std::vector<float> m_products, m_operands;
     Counters m_k;
     int m_shown_lanes = -1, m_shown_groups = -1, m_shown_stall = -1, m_shown_wb = -1;
 };

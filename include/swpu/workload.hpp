@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,12 +101,22 @@ struct Bitmap4D {
 // ---------------------------------------------------------------------------------------------
 // Training iterations
 // ---------------------------------------------------------------------------------------------
+// Real values of one weighted layer recorded in a version 2 trace, as FP16 bit patterns in conv form
+// (FC: C = ceil(F/B) blocks of B, the padding of the last block zero). An empty vector: not
+// recorded (functional mode draws random values for it).
+struct LayerTensors {
+    std::vector<uint16_t> weight;    // [K][C][R][S]
+    std::vector<uint16_t> input;     // [N][C][H][W]; zero where input_nonzero is 0 (checked)
+    std::vector<uint16_t> grad_out;  // [N][K][P][Q]; zero where grad_nonzero is 0 (checked)
+};
+
 // What one weighted layer asks of the chip in one iteration.
 struct LayerWork {
     int layer = -1;           // index into Network::layers
     WeightMask mask;          // effective weight mask (conv form for FC)
     Bitmap4D input_nonzero;   // [N][C][H][W] of the layer's input (FC: [N][C'][1][B] conv form)
     Bitmap4D grad_nonzero;    // [N][K][P][Q] of the gradient of the layer's output
+    std::shared_ptr<const LayerTensors> tensors;  // version 2 traces: recorded values, else null
 };
 
 struct Iteration {

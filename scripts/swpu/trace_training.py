@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from . import trace_format
 from .trace_data import DataError, augment, evaluate, load_data, normalize
 from .trace_pruning import PrunedLayer, cubic_target, update_steps
+from . import trace_tensors
 from .trace_recording import (Recorder, overall_sparsity, prepare_out_dir, resolve_record,
                               write_iteration, write_manifest)
 
@@ -116,6 +117,7 @@ def run(cfg, log=_log):
     t1 = min(total - 1, max(t0, int(round(cfg.prune_end * total))))
     steps = update_steps(total, t0, t1, cfg.update_interval) if cfg.mode != "dense" else set()
     recorder = Recorder(layer_list, getattr(cfg, "trace_batch", 1))
+    tensors = trace_tensors.TensorRecorder.attach(cfg, layer_list, recorder)
     gen = torch.Generator().manual_seed(cfg.seed)
     pad, flip = 4, dname != "digits"
 
@@ -158,6 +160,7 @@ def run(cfg, log=_log):
         if rec:
             iterations.append(write_iteration(out_dir, t, float(loss), acc, mask_update, layers,
                                               recorder, cfg.mode))
+            tensors.write(out_dir, t, iterations[-1])
             log("recorded iteration %d (loss %.4f, batch accuracy %.3f, mask update %s)"
                 % (t, float(loss), acc, mask_update))
         if cfg.log_every and (t % cfg.log_every == 0 or t == total - 1):
@@ -182,6 +185,7 @@ def run(cfg, log=_log):
     }
     if out_dir:
         write_manifest(cfg, net_layers, iterations, result)
+        tensors.finish(out_dir)
     return result
 
 
