@@ -114,11 +114,12 @@ BASELINES = collections.OrderedDict([
                  ("skip.wg_gradients", False)],
         claims=("4", "5"))),
     ("coarse_fine_like", Baseline(
-        "a processor like the VLSI 2020 one with coarse-fine pruning and input/output/weight "
-        "skipping: whole-filter (coarse) pruning at the structured baseline's sparsity, every "
-        "zero skipped, lockstep groups, no reorder unit, FP16",
+        "a PNPU-like processor (VLSI 2020 / SSC-L 2021: stochastic coarse-fine weight pruning, "
+        "input/output/weight zero skipping in every training stage, a weight-sparsity balancer, "
+        "FP8): weights pruned to element granularity at SWPU's sparsity on the fine-grained "
+        "machine (decoupled groups balance the load), every zero skipped, FP8",
         "a previous sparse training processor of the paper's 3.72x / 4.69x comparison",
-        _FAST + [("workload.pruning", "structured"), ("reorder_unit.enabled", False)],
+        _FINE_GRAINED + [("pe_array.mult_format", "fp8")],
         claims=("4", "5"))),
     ("trainer_like", Baseline(
         "a Trainer-like processor (VLSI 2021): dynamic fine-grained weight pruning on the "

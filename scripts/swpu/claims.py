@@ -36,8 +36,8 @@ def vid(v):
 
 def baseline_sets(name, pruning_result=None):
     """(extra --set pairs of a baseline's network run, note saying where they come from). Only
-    the whole-filter pruning machines have one: their weight sparsity (structured_sparsity())."""
-    if name not in ("structured", "coarse_fine_like"):
+    the structured baseline has one: its weight sparsity (structured_sparsity())."""
+    if name != "structured":
         return [], None
     ws = float(resolved(SWPU_CONFIG)["workload"]["weight_sparsity"])
     v, note = structured_sparsity(ws, pruning_result)

@@ -48,7 +48,7 @@ def test_baseline_values_are_the_documented_ones():
     assert st["workload.pruning"] == "structured"
     # no paper value in the file: without a measurement the structured run has SWPU's sparsity
     assert st["workload.weight_sparsity"] == swpu["workload.weight_sparsity"]
-    for name in ("unstructured", "trainer_like"):
+    for name in ("unstructured", "trainer_like", "coarse_fine_like"):
         b = load(name)
         assert b["workload.pruning"] == "unstructured"
         assert b["workload.weight_sparsity"] == swpu["workload.weight_sparsity"]
@@ -58,7 +58,7 @@ def test_baseline_values_are_the_documented_ones():
     for name in ("ganpu_like", "lnpu_like"):
         assert load(name)["workload.pruning"] == "dense"
     assert load("lnpu_like")["pe_array.mult_format"] == "fp8"
-    assert load("coarse_fine_like")["workload.pruning"] == "structured"
+    assert load("coarse_fine_like")["pe_array.mult_format"] == "fp8"
     assert load("swpu_no_reorder")["reorder_unit.enabled"] is False
     assert load("swpu_no_dbl")["dbl.enabled"] is False
     assert load("swpu_no_log_routing")["compaction.routing"] == "crossbar"
