@@ -47,7 +47,7 @@ from swpu import pruning_curve  # noqa: E402
 
 PAPER_GAIN = 0.501
 PRUNED_MODES = [m for m in MODES if m != "dense"]
-DEFAULT_LEVELS = [0.3, 0.45, 0.6, 0.7, 0.8, 0.86, 0.9, 0.93, 0.95]
+DEFAULT_LEVELS = [0.25, 0.5, 0.7, 0.8, 0.9, 0.95]
 
 
 def _floats(text):
@@ -115,22 +115,22 @@ def build_parser():
     g.add_argument("--width", type=cli.positive_float, default=0.5,
                    help="channel multiplier (default 0.5)")
     g.add_argument("--batch-size", type=cli.positive_int, default=64)
-    g.add_argument("--pretrain-iterations", type=cli.positive_int, default=400,
-                   help="dense pre-training iterations (default 400)")
+    g.add_argument("--pretrain-iterations", type=cli.positive_int, default=200,
+                   help="dense pre-training iterations (default 200)")
     g.add_argument("--lr", type=cli.positive_float, default=0.05,
                    help="pre-training learning rate, cosine to 0 (default 0.05)")
     g.add_argument("--weight-decay", type=cli.nonneg_float, default=5e-4)
     g.add_argument("--levels", type=_floats, default=DEFAULT_LEVELS,
                    help="staircase of target sparsities (default %s)"
                         % ",".join(map(str, DEFAULT_LEVELS)))
-    g.add_argument("--finetune-iterations", type=cli.positive_int, default=30,
-                   help="iterations per staircase step (default 30)")
+    g.add_argument("--finetune-iterations", type=cli.positive_int, default=20,
+                   help="iterations per staircase step (default 20)")
     g.add_argument("--finetune-lr", type=cli.positive_float, default=0.01,
                    help="learning rate of each step, cosine to 0 (default 0.01)")
     g.add_argument("--ramp-updates", type=cli.positive_int, default=3,
                    help="mask updates that raise the sparsity to a step's target (default 3)")
-    g.add_argument("--update-interval", type=cli.positive_int, default=8,
-                   help="iterations between those mask updates (default 8)")
+    g.add_argument("--update-interval", type=cli.positive_int, default=6,
+                   help="iterations between those mask updates (default 6)")
     g.add_argument("--shape-fraction", type=cli.unit_float, default=0.5,
                    help="sub-structured: d_shape = d ** shape_fraction (default 0.5)")
     g.add_argument("--fc-block", type=cli.positive_int, default=16)

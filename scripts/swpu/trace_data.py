@@ -89,7 +89,7 @@ def load_fashion_mnist(directory):
 def load_data(dataset_dir, split_seed, test_fraction, train_images, test_images,
               dataset=None):
     """Return (name, x_train, y_train, x_test, y_test, mean, std); images in [0,1], [N,C,H,W]:
-    digits [N,3,32,32], Fashion-MNIST [N,1,28,28], CIFAR-10 [N,3,32,32].
+    digits [N,3,32,32], Fashion-MNIST [N,3,28,28] (grey in 3 channels), CIFAR-10 [N,3,32,32].
 
     dataset: "digits", "fashion-mnist" or "cifar10"; None means CIFAR-10 when dataset_dir is
     given, digits otherwise.
@@ -101,7 +101,11 @@ def load_data(dataset_dir, split_seed, test_fraction, train_images, test_images,
     if dataset == "fashion-mnist":
         x_tr, y_tr, x_te, y_te = load_fashion_mnist(dataset_dir or FASHION_MNIST_DIR)
         m, sd = float(x_tr.mean()), float(x_tr.std())
-        mean, std = (m,), (sd,)
+        # grey replicated to 3 channels (as for digits): the simulator's built-in ResNet-18 takes
+        # 3 input channels, so a trace of this network replays as it is
+        x_tr = x_tr.expand(-1, 3, -1, -1).contiguous()
+        x_te = x_te.expand(-1, 3, -1, -1).contiguous()
+        mean, std = (m, m, m), (sd, sd, sd)
         name = "fashion-mnist"
     elif dataset == "digits":
         from sklearn.datasets import load_digits
