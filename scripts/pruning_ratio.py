@@ -47,7 +47,7 @@ from swpu import pruning_curve  # noqa: E402
 
 PAPER_GAIN = 0.501
 PRUNED_MODES = [m for m in MODES if m != "dense"]
-DEFAULT_LEVELS = [0.25, 0.5, 0.7, 0.8, 0.9, 0.95]
+DEFAULT_LEVELS = [0.3, 0.5, 0.7, 0.8, 0.9]
 
 
 def _floats(text):
@@ -94,6 +94,9 @@ def build_parser():
     a("--plot", metavar="PNG", help="draw accuracy vs pruning ratio per mode to PNG")
     a("--summarize-only", action="store_true",
       help="train nothing: summarize the finished runs under --runs")
+    a("--include-partial", action="store_true",
+      help="also summarize the steps already tested of unfinished pruned runs (flagged "
+           "partial_run; a partial curve that never fell under the floor gives a lower bound)")
     a("--modes", type=_modes, default=list(PRUNED_MODES),
       help="comma-separated pruning modes (default: all five)")
     a("--seeds", type=_ints, default=[1, 2, 3], help="seeds of every mode (default 1,2,3)")
@@ -115,22 +118,22 @@ def build_parser():
     g.add_argument("--width", type=cli.positive_float, default=0.5,
                    help="channel multiplier (default 0.5)")
     g.add_argument("--batch-size", type=cli.positive_int, default=64)
-    g.add_argument("--pretrain-iterations", type=cli.positive_int, default=200,
-                   help="dense pre-training iterations (default 200)")
+    g.add_argument("--pretrain-iterations", type=cli.positive_int, default=100,
+                   help="dense pre-training iterations (default 100)")
     g.add_argument("--lr", type=cli.positive_float, default=0.05,
                    help="pre-training learning rate, cosine to 0 (default 0.05)")
     g.add_argument("--weight-decay", type=cli.nonneg_float, default=5e-4)
     g.add_argument("--levels", type=_floats, default=DEFAULT_LEVELS,
                    help="staircase of target sparsities (default %s)"
                         % ",".join(map(str, DEFAULT_LEVELS)))
-    g.add_argument("--finetune-iterations", type=cli.positive_int, default=20,
-                   help="iterations per staircase step (default 20)")
+    g.add_argument("--finetune-iterations", type=cli.positive_int, default=10,
+                   help="iterations per staircase step (default 10)")
     g.add_argument("--finetune-lr", type=cli.positive_float, default=0.01,
                    help="learning rate of each step, cosine to 0 (default 0.01)")
     g.add_argument("--ramp-updates", type=cli.positive_int, default=3,
                    help="mask updates that raise the sparsity to a step's target (default 3)")
-    g.add_argument("--update-interval", type=cli.positive_int, default=6,
-                   help="iterations between those mask updates (default 6)")
+    g.add_argument("--update-interval", type=cli.positive_int, default=3,
+                   help="iterations between those mask updates (default 3)")
     g.add_argument("--shape-fraction", type=cli.unit_float, default=0.5,
                    help="sub-structured: d_shape = d ** shape_fraction (default 0.5)")
     g.add_argument("--fc-block", type=cli.positive_int, default=16)
@@ -260,15 +263,31 @@ def train_all(args, command, log):
                 os.unlink(lock)
 
 
-def load_runs(runs_dir):
+def load_runs(runs_dir, partial=False):
+    """Finished runs {(mode, seed): run}; with partial, also the steps already tested of
+    unfinished pruned runs (`<run>.json.partial`), marked "partial": true."""
     out = {}
     for path in sorted(glob.glob(os.path.join(runs_dir, "*-seed*.json"))):
         try:
             with open(path) as f:
                 r = json.load(f)
             out[(r["mode"], int(r["seed"]))] = r
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise DataError("%s: not a pruning_ratio.py run file (%s)" % (path, e))
+    if partial:
+        for path in sorted(glob.glob(os.path.join(runs_dir, "*-seed*.json.partial"))):
+            name = os.path.basename(path)[:-len(".json.partial")]
+            mode, seed = name.rsplit("-seed", 1)
+            if (mode, int(seed)) in out or mode == "dense":
+                continue
+            try:
+                with open(path) as f:
+                    pts = json.load(f)["points"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise DataError("%s: not a partial run file (%s)" % (path, e))
+            if pts:
+                out[(mode, int(seed))] = {"mode": mode, "seed": int(seed), "points": pts,
+                                          "partial": True}
     return out
 
 
@@ -297,7 +316,8 @@ def summarize(runs, tolerance, command):
         step, interp = pruning_curve.crossing(pts, floor)
         acc_at = max([a for (rr, a) in pts if rr == step] or [None], key=lambda x: x or 0)
         d = modes.setdefault(m, {"per_seed": {}})
-        d["per_seed"][str(s)] = {"ratio_interpolated": round(interp, 4),
+        d["per_seed"][str(s)] = {"partial_run": bool(r.get("partial")),
+                                 "ratio_interpolated": round(interp, 4),
                                  "ratio_last_passing_step": round(step, 4),
                                  "accuracy_at_last_passing_step": acc_at,
                                  "steps_run": len(pts),
@@ -343,7 +363,7 @@ def summarize(runs, tolerance, command):
         "accuracy_floor": round(floor, 6),
         "modes": modes,
         "claim6_gain_sub_vs_structured": gain,
-        "settings": next(iter(runs.values()))["settings"],
+        "settings": next(r["settings"] for r in runs.values() if "settings" in r),
         "curves": {"%s-seed%d" % k: r["points"] for k, r in sorted(runs.items())},
     }
 
@@ -397,7 +417,7 @@ def main(argv=None):
     try:
         if not args.summarize_only:
             train_all(args, command, log)
-        runs = load_runs(args.runs)
+        runs = load_runs(args.runs, args.include_partial)
         if not runs:
             p.error("--runs %s: no finished runs to summarize" % args.runs)
         summary = summarize(runs, args.tolerance, command)
