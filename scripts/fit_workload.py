@@ -32,7 +32,7 @@ from swpu.files import write_text_atomic  # noqa: E402
 from swpu.trace_stats import HAMMING_BINS, pairwise_hamming, trace_statistics  # noqa: E402
 
 FAMILIES = [1, 2, 4, 8, 16, 32, 64, 1 << 20]
-FLIPS = [round(x, 3) for x in np.arange(0.0, 0.31, 0.02)]
+FLIPS = [round(x, 3) for x in np.arange(0.0, 0.51, 0.02)]
 
 
 def simulate_lines(k, active_cols, j, dl, families, flip, rng):
