@@ -9,8 +9,10 @@ change from one mask update to the next; then fits
   * workload.line_families and workload.family_flip: the family model of line masks whose
     Hamming-distance histograms (simulated here with the generator's model) are closest, in
     total-variation distance averaged over the pruned conv layers, to the trace's,
-  * workload.mask_churn: the mean fraction of kept lines that change between two consecutive
-    recorded mask updates.
+  * workload.mask_churn and workload.shape_churn: the mean fraction of kept lines and of kept
+    shape groups that change between two consecutive recorded mask updates,
+  * workload.shape_row_exponent: a with d_row = d_shape ** a, the fraction of kernel rows (c, r)
+    that keep a shape group against the fraction of shape groups kept (mean over the layers).
 
     /usr/bin/python3 scripts/fit_workload.py --trace configs/traces/resnet18-fmnist-substructured \\
         --out docs/data/workload_fit.json
@@ -125,7 +127,7 @@ def main(argv=None):
 
     # line masks of the last recorded iteration, per pruned conv layer
     last = m["iterations"][-1]
-    real_layers = []
+    real_layers, row_exponents = [], []
     for name, e in last["layers"].items():
         lay = layer_table[name]
         if lay["type"] != "conv" or name not in pruned or "line_mask" not in e:
@@ -135,6 +137,9 @@ def main(argv=None):
         k = ln.shape[0]
         lines = ln.reshape(k, -1)
         active = np.flatnonzero(sh.any(2).reshape(-1))
+        d_shape, d_row = float(sh.mean()), float(sh.any(2).mean())
+        if 0 < d_shape < 1 and d_row > 0:
+            row_exponents.append(np.log(d_row) / np.log(d_shape))
         real_layers.append({"name": name, "K": k, "J": lines.shape[1], "active": active,
                             "line_density": float(lines.mean()),
                             "hist": hist(pairwise_hamming(lines))})
@@ -146,10 +151,14 @@ def main(argv=None):
     drops = [v["line_dropped"] for ev in stats["evolution"] for n, v in ev["layers"].items()
              if n in pruned]
     churn = round(float(np.mean(drops)), 4) if drops else None
+    sdrops = [v["shape_dropped"] for ev in stats["evolution"] for n, v in ev["layers"].items()
+              if n in pruned]
+    shape_churn = round(float(np.mean(sdrops)), 4) if sdrops else None
+    row_exponent = round(float(np.mean(row_exponents)), 4) if row_exponents else None
 
     fitted = {
         "line_families": families, "family_flip": flip, "family_tv_distance": round(tv, 4),
-        "mask_churn": churn,
+        "mask_churn": churn, "shape_churn": shape_churn, "shape_row_exponent": row_exponent,
         "input_density": {n: e["input_density"] for n, e in stats["layers"].items()},
         "grad_density": {n: e["grad_density"] for n, e in stats["layers"].items()},
     }
@@ -164,7 +173,10 @@ def main(argv=None):
                                              e.get("hamming_mean", "-")))
     print("line families %d, family flip %.2f (mean total-variation distance %.4f)"
           % (families, flip, tv))
-    print("mask churn per update: %s (from %d layer updates)" % (churn, len(drops)))
+    print("mask churn per update: lines %s, shape groups %s (from %d layer updates)"
+          % (churn, shape_churn, len(drops)))
+    print("shape row exponent: %s (kept shape groups fill d_shape ** a of the kernel rows)"
+          % row_exponent)
     if args.cpp:
         print(cpp_tables(fitted))
     if args.out:

@@ -47,7 +47,7 @@ from swpu import pruning_curve  # noqa: E402
 
 PAPER_GAIN = 0.501
 PRUNED_MODES = [m for m in MODES if m != "dense"]
-DEFAULT_LEVELS = [0.3, 0.5, 0.7, 0.8, 0.9]
+DEFAULT_LEVELS = [0.1, 0.2, 0.3, 0.5, 0.7]
 
 
 def _floats(text):
@@ -137,6 +137,9 @@ def build_parser():
     g.add_argument("--shape-fraction", type=cli.unit_float, default=0.5,
                    help="sub-structured: d_shape = d ** shape_fraction (default 0.5)")
     g.add_argument("--fc-block", type=cli.positive_int, default=16)
+    g.add_argument("--bn-batches", type=int, default=20,
+                   help="training batches that re-estimate BatchNorm statistics before each "
+                        "test (default 20; 0: none)")
     g.add_argument("--stop-below", type=cli.nonneg_float, default=2.5,
                    help="end a run after a step more than this many points under the "
                         "pre-trained accuracy (default 2.5)")
@@ -147,7 +150,7 @@ def build_parser():
 RUN_KEYS = ("dataset", "split_seed", "train_images", "test_images", "width", "batch_size",
             "pretrain_iterations", "lr", "weight_decay", "levels", "finetune_iterations",
             "finetune_lr", "ramp_updates", "update_interval", "shape_fraction", "fc_block",
-            "stop_below")
+            "bn_batches", "stop_below")
 
 
 def jobs(args):

@@ -58,6 +58,27 @@ def _train(model, layers, opt, data, gen, iters, lr, state, mask_steps=()):
             pl.apply(opt)
 
 
+@torch.no_grad()
+def recalibrate_bn(model, data, gen, batches, batch_size):
+    """Re-estimate every BatchNorm's running statistics on `batches` training batches (forward
+    passes in training mode, cumulative average), as is usual after pruning: the statistics
+    gathered before a pruning step no longer describe the pruned network's activations."""
+    if batches <= 0:
+        return
+    name, x_tr, _, _, _, mean, std = data
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for _ in range(batches):
+        idx = torch.randint(0, len(x_tr), (batch_size,), generator=gen)
+        model(normalize(x_tr[idx], mean, std))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+
+
 def _setup(cfg, in_channels):
     model = ResNet18Cifar(cfg.width, 10, in_channels)
     layer_list = model.weighted_layers()
@@ -145,6 +166,7 @@ def run_curve(cfg, checkpoint, log=print, partial_path=None):
         prev = target
         if cfg.mode == "dense" and li < len(cfg.levels) - 1:
             continue
+        recalibrate_bn(model, data, gen, cfg.bn_batches, cfg.batch_size)
         acc = evaluate(model, data[3], data[4], data[5], data[6])
         pt = {"target": target, "pruning_ratio": round(pruning_ratio(layers), 6),
               "test_accuracy": round(acc, 6), "seconds": round(time.time() - t_start, 1)}
