@@ -24,7 +24,7 @@ except ImportError as _e:  # pragma: no cover
              "/usr/bin/python3 scripts/gen_trace.py ..." % _e)
 # The generator's parts: data, pruning, recording, and the training loop that ties them.
 from swpu import cli  # noqa: E402
-from swpu.trace_data import DataError  # noqa: E402
+from swpu.trace_data import DATASETS, FASHION_MNIST_DIR, DataError  # noqa: E402
 from swpu.trace_format import MODES  # noqa: E402
 from swpu.trace_recording import ArgError  # noqa: E402
 from swpu.trace_training import run  # noqa: E402
@@ -48,9 +48,14 @@ def build_parser(with_output=True):
     g.add_argument("--width", type=cli.positive_float, default=1.0,
                    help="channel multiplier: channels = max(1, round(base * width)) (default 1.0)")
     g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS,
+                   help="training data: digits (scikit-learn's bundled 8x8 digits, the tiny "
+                        "option), fashion-mnist (IDX files, default directory %s) or cifar10 "
+                        "(needs --dataset-dir). Default: cifar10 with --dataset-dir, digits "
+                        "without" % FASHION_MNIST_DIR)
     g.add_argument("--dataset-dir", metavar="DIR",
-                   help="directory holding CIFAR-10 (cifar-10-batches-py/) to train on instead "
-                        "of scikit-learn's bundled digits; never downloaded")
+                   help="directory holding the data set: CIFAR-10 (cifar-10-batches-py/) or "
+                        "Fashion-MNIST's IDX files; never downloaded")
     g.add_argument("--split-seed", type=int, default=0,
                    help="seed of the digits train/test split and of the image subsets (default 0)")
     g.add_argument("--test-fraction", type=cli.unit_float, default=0.2,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages swpu-sim needs: the C++ toolchain and libraries, and (for the Python
 # trace tools, run with /usr/bin/python3) numpy, matplotlib, pandas, pytest, torch, torchvision,
-# scikit-learn and Dask's distributed scheduler (sweeps on a cluster). Idempotent: packages
+# scikit-learn, Dask's distributed scheduler (sweeps on a cluster) and the Fashion-MNIST data set
+# (IDX files under /usr/share/datasets/fashion-mnist/, for the trace generator and
+# scripts/pruning_ratio.py). Idempotent: packages
 # already installed are left alone, and `apt-get update` and `apt-get install` run only when
 # something is missing. Works as root, or through sudo otherwise.
 set -euo pipefail
@@ -11,6 +13,7 @@ PACKAGES=(
     libsystemc-dev libeigen3-dev libcli11-dev nlohmann-json3-dev libgtest-dev
     python3-numpy python3-matplotlib python3-pandas python3-pytest
     python3-torch python3-torchvision python3-sklearn python3-distributed
+    dataset-fashion-mnist
 )
 
 missing=()

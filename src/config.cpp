@@ -246,9 +246,15 @@ std::vector<Field> build_schema() {
     add(make("workload.shape_fraction", Kind::Double, "ASSUMED", "", "Share of the (log-)density taken by shape pruning in sub-structured mode.",
              "Even split between the two granularities.", ACC(workload.shape_fraction)), 0.0, 1.0);
     add(make("workload.line_families", Kind::Int, "ASSUMED", "", "Latent families of filters sharing line masks (sub-structured, line-only).",
-             "Filters that learn similar features prune similar lines.", ACC(workload.line_families)), 1, 1 << 20);
+             "Fitted to a Fashion-MNIST trace (docs/workload.md): one family with heavy flips fits its line masks best.", ACC(workload.line_families)), 1, 1 << 20);
     add(make("workload.family_flip", Kind::Double, "ASSUMED", "", "Probability that a filter's line bit differs from its family's.",
-             "Correlated but not identical masks.", ACC(workload.family_flip)), 0.0, 0.5);
+             "Fitted to a Fashion-MNIST trace (docs/workload.md): weakly correlated line masks.", ACC(workload.family_flip)), 0.0, 0.5);
+    add(make("workload.mask_churn", Kind::Double, "ASSUMED", "", "Fraction of the kept groups (lines, shape groups, filters or elements) swapped for pruned ones at each mask update after the first.",
+             "Masks evolve between updates; fitted to a Fashion-MNIST trace (docs/workload.md).", ACC(workload.mask_churn)), 0.0, 1.0);
+    add(make("workload.shape_churn", Kind::Double, "ASSUMED", "", "Fraction of the kept shape groups swapped for pruned ones at each mask update after the first (sub-structured, shape-only).",
+             "Fitted to a Fashion-MNIST trace (docs/workload.md).", ACC(workload.shape_churn)), 0.0, 1.0);
+    add(make("workload.shape_row_exponent", Kind::Double, "ASSUMED", "", "Conv shape masks: the kept (c, r, s) groups fill d_shape^a of the kernel rows (c, r); negative: groups drawn uniformly.",
+             "Real shape pruning removes whole kernel rows more often than chance; fitted to a Fashion-MNIST trace (docs/workload.md).", ACC(workload.shape_row_exponent)), -1.0, 1.0);
     add(make("workload.prune_first_layer", Kind::Bool, "ASSUMED", "", "Prune the first conv too.",
              "Usually kept dense: 3 input channels, accuracy-critical.", ACC(workload.prune_first_layer)), 0, 0);
     add(make("workload.input_density", Kind::Double, "ASSUMED", "", "Density of non-zero input activations of every layer (the network's input image stays dense); negative: per-layer defaults (docs/workload.md).",
@@ -439,6 +445,9 @@ SyntheticParams ChipConfig::synthetic_params() const {
     p.shape_fraction = workload.shape_fraction;
     p.line_families = workload.line_families;
     p.family_flip = workload.family_flip;
+    p.mask_churn = workload.mask_churn;
+    p.shape_churn = workload.shape_churn;
+    p.shape_row_exponent = workload.shape_row_exponent;
     p.prune_first_layer = workload.prune_first_layer;
     p.input_density = workload.input_density;
     p.grad_density = workload.grad_density;

@@ -82,19 +82,40 @@ int64_t real_weights(const Layer& L) {
     return L.op == LayerOp::FC ? int64_t(L.K) * L.fc_in : int64_t(L.K) * L.C * L.R * L.S;
 }
 
-// Shape mask Ms[c][r] (S-bit rows) with round(d * G) of the G real (c, r, s) groups kept.
-std::vector<uint64_t> make_shape_rows(const Layer& L, double d, Rng& rng) {
+// Shape mask Ms[c][r] (S-bit rows) with round(d * G) of the G real (c, r, s) groups kept. Conv
+// layers: the kept groups gather in rows (fitted to real masks, docs/workload.md): round(d^a * C R)
+// rows (a = row_exponent, within what the count allows) keep at least one group each and the other
+// kept groups fill random free slots of those rows; a < 0 draws the groups uniformly instead.
+std::vector<uint64_t> make_shape_rows(const Layer& L, double d, Rng& rng, double row_exponent = -1.0) {
     std::vector<uint64_t> rows(size_t(L.C) * L.R, 0);
     if (L.op == LayerOp::FC) {
         const int64_t G = L.fc_in;
         std::vector<uint8_t> keep = choose_subset(G, round_count(d, G), rng);
         for (int64_t f = 0; f < G; ++f)
             if (keep[size_t(f)]) rows[size_t(f / L.S)] |= uint64_t(1) << (f % L.S);
-    } else {
+    } else if (row_exponent < 0) {
         const int64_t G = int64_t(L.C) * L.R * L.S;
         std::vector<uint8_t> keep = choose_subset(G, round_count(d, G), rng);
         for (int64_t g = 0; g < G; ++g)
             if (keep[size_t(g)]) rows[size_t(g / L.S)] |= uint64_t(1) << (g % L.S);
+    } else {
+        const int64_t J = int64_t(L.C) * L.R, S = L.S, G = J * S;
+        const int64_t kept = round_count(d, G);
+        int64_t n_rows = round_count(d > 0 ? std::pow(d, row_exponent) : 0.0, J);
+        n_rows = std::max(n_rows, (kept + S - 1) / S);
+        n_rows = std::min(n_rows, std::min(J, kept));
+        std::vector<uint8_t> on = choose_subset(J, n_rows, rng);
+        std::vector<uint32_t> free_slots;
+        for (int64_t j = 0; j < J; ++j) {
+            if (!on[size_t(j)]) continue;
+            const int64_t first = int64_t(rng.below(uint64_t(S)));
+            rows[size_t(j)] |= uint64_t(1) << first;
+            for (int64_t s = 0; s < S; ++s)
+                if (s != first) free_slots.push_back(uint32_t(j * S + s));
+        }
+        std::vector<uint8_t> extra = choose_subset(int64_t(free_slots.size()), kept - n_rows, rng);
+        for (size_t i = 0; i < free_slots.size(); ++i)
+            if (extra[i]) rows[free_slots[i] / uint32_t(S)] |= uint64_t(1) << (free_slots[i] % uint32_t(S));
     }
     return rows;
 }
@@ -154,7 +175,52 @@ void rebalance_lines(std::vector<uint8_t>& lines, int J, const std::vector<int>&
     }
 }
 
-WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticParams& p, Rng& rng) {
+// The group masks a layer's weight mask is built from, kept between mask updates so that the next
+// update evolves them (dynamic pruning re-ranks groups; most keep their rank) instead of redrawing.
+struct MaskState {
+    std::vector<uint8_t> lines;   // [K*J]: line kept (structured conv: the filter's lines)
+    std::vector<uint64_t> shape;  // [J]: kept (c, r, s) groups of row j = c*R + r
+    WeightMask mask;              // the effective mask (unstructured evolves it directly)
+};
+
+// Swaps round(churn * kept) kept items with as many pruned ones (only items with valid[i]), so
+// the count of kept items stays the same.
+void swap_flags(std::vector<uint8_t>& f, const std::vector<uint8_t>& valid, double churn, Rng& rng) {
+    std::vector<uint32_t> on, off;
+    for (size_t i = 0; i < f.size(); ++i) {
+        if (!valid[i]) continue;
+        (f[i] ? on : off).push_back(uint32_t(i));
+    }
+    const size_t m = std::min(size_t(round_count(churn, int64_t(on.size()))), off.size());
+    if (m == 0) return;
+    rng.shuffle(on);
+    rng.shuffle(off);
+    for (size_t i = 0; i < m; ++i) {
+        f[on[i]] = 0;
+        f[off[i]] = 1;
+    }
+}
+
+// swap_flags on the bits of S-bit rows; valid_row[j] selects the bits that may be kept.
+void swap_row_bits(std::vector<uint64_t>& rows, const std::vector<uint64_t>& valid_row, int S, double churn,
+                   Rng& rng) {
+    std::vector<uint8_t> f(rows.size() * size_t(S)), valid(f.size());
+    for (size_t j = 0; j < rows.size(); ++j)
+        for (int s = 0; s < S; ++s) {
+            f[j * size_t(S) + size_t(s)] = uint8_t((rows[j] >> s) & 1u);
+            valid[j * size_t(S) + size_t(s)] = uint8_t((valid_row[j] >> s) & 1u);
+        }
+    swap_flags(f, valid, churn, rng);
+    for (size_t j = 0; j < rows.size(); ++j) {
+        uint64_t r = 0;
+        for (int s = 0; s < S; ++s)
+            if (f[j * size_t(S) + size_t(s)]) r |= uint64_t(1) << s;
+        rows[j] = r;
+    }
+}
+
+WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticParams& p, Rng& rng,
+                     MaskState& st) {
     WeightMask m;
     m.resize(L.K, L.C, L.R, L.S, false);
     const int K = L.K, C = L.C, R = L.R, S = L.S;
@@ -167,6 +233,8 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
         for (int k = 0; k < K; ++k)
             for (int j = 0; j < J; ++j)
                 m.rows[size_t(k) * J + j] = lines[size_t(k) * J + j] ? shape[size_t(j)] : 0;
+        st.lines = lines;
+        st.shape = shape;
     };
     auto line_weights = [&](const std::vector<uint64_t>& shape) {
         std::vector<int> w(static_cast<size_t>(J));
@@ -188,9 +256,11 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
                 break;
             }
             std::vector<uint8_t> keep = choose_subset(K, round_count(d, K), rng);
+            std::vector<uint8_t> lines(size_t(K) * J, 0);
             for (int k = 0; k < K; ++k)
                 if (keep[size_t(k)])
-                    for (int j = 0; j < J; ++j) m.rows[size_t(k) * J + j] = full[size_t(j)];
+                    for (int j = 0; j < J; ++j) lines[size_t(k) * J + j] = 1;
+            apply_lines(lines, full);
             break;
         }
         case PruneMode::Unstructured: {
@@ -209,7 +279,7 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
             break;
         }
         case PruneMode::ShapeOnly: {
-            std::vector<uint64_t> shape = make_shape_rows(L, d, rng);
+            std::vector<uint64_t> shape = make_shape_rows(L, d, rng, p.shape_row_exponent);
             apply_lines(std::vector<uint8_t>(size_t(K) * J, 1), shape);
             break;
         }
@@ -223,7 +293,7 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
             // Multiplicative split: d = d_shape * d_line with d_shape = d^f, d_line = d^(1-f).
             const double f = p.shape_fraction;
             const double d_shape = std::pow(d, f);
-            std::vector<uint64_t> shape = make_shape_rows(L, d_shape, rng);
+            std::vector<uint64_t> shape = make_shape_rows(L, d_shape, rng, p.shape_row_exponent);
             std::vector<int> w = line_weights(shape);
             int64_t shape_kept = 0, shape_total = 0;
             for (int j = 0; j < J; ++j) {
@@ -239,12 +309,91 @@ WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticPa
             break;
         }
     }
+    st.mask = m;
     return m;
 }
 
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+// Sets whole channels of `b` (already sized, all zero): round(d C) channels chosen at random
+// are non-zero at every position of every image.
+void fill_channels(Bitmap4D& b, double d, Rng& rng) {
+    const std::vector<uint8_t> on = choose_subset(b.C, round_count(d, b.C), rng);
+    for (int n = 0; n < b.N; ++n)
+        for (int c = 0; c < b.C; ++c) {
+            if (!on[size_t(c)]) continue;
+            for (int h = 0; h < b.H; ++h) {
+                uint64_t* row = b.row(n, c, h);
+                for (int w = 0; w < b.words_per_row; ++w) {
+                    const int left = b.W - 64 * w;
+                    row[w] = left >= 64 ? ~uint64_t(0) : ((uint64_t(1) << left) - 1);
+                }
+            }
+        }
 }
+
+// The next mask update of a layer: the previous update's groups with a fraction p.mask_churn of
+// the kept ones swapped for pruned ones (per granularity: filters for structured conv layers,
+// shape groups, then lines re-balanced to the target; elements for unstructured). Line families
+// stay: most of each filter's lines are untouched.
+WeightMask evolve_mask(const Layer& L, PruneMode mode, double d, const SyntheticParams& p, Rng& rng,
+                       MaskState& st) {
+    const int K = L.K, C = L.C, R = L.R, S = L.S;
+    const int J = C * R;
+    const double churn = p.mask_churn;
+    std::vector<uint64_t> full(static_cast<size_t>(J));
+    for (int c = 0; c < C; ++c)
+        for (int r = 0; r < R; ++r) full[size_t(c) * R + r] = valid_bits(L, c);
+    const int64_t target = round_count(d, real_weights(L));
+    auto line_weights = [&](const std::vector<uint64_t>& shape) {
+        std::vector<int> w(static_cast<size_t>(J));
+        for (int j = 0; j < J; ++j) w[size_t(j)] = __builtin_popcountll(shape[size_t(j)]);
+        return w;
+    };
+    auto swap_lines = [&](const std::vector<int>& w) {
+        std::vector<uint8_t> valid(st.lines.size());
+        for (size_t i = 0; i < valid.size(); ++i) valid[i] = w[i % size_t(J)] > 0;
+        swap_flags(st.lines, valid, churn, rng);
+        rebalance_lines(st.lines, J, w, target, rng);
+    };
+    WeightMask m;
+    m.resize(K, C, R, S, false);
+    switch (mode) {
+        case PruneMode::Dense:
+            return st.mask;
+        case PruneMode::Unstructured:
+            swap_row_bits(st.mask.rows, [&] {
+                std::vector<uint64_t> v(st.mask.rows.size());
+                for (size_t i = 0; i < v.size(); ++i) v[i] = full[i % size_t(J)];
+                return v;
+            }(), S, churn, rng);
+            return st.mask;
+        case PruneMode::Structured:
+            if (L.op == LayerOp::FC) {
+                swap_row_bits(st.shape, full, S, churn, rng);
+            } else {
+                std::vector<uint8_t> filt(static_cast<size_t>(K)), valid(static_cast<size_t>(K), 1);
+                for (int k = 0; k < K; ++k) filt[size_t(k)] = st.lines[size_t(k) * J];
+                swap_flags(filt, valid, churn, rng);
+                for (int k = 0; k < K; ++k)
+                    for (int j = 0; j < J; ++j) st.lines[size_t(k) * J + j] = filt[size_t(k)];
+            }
+            break;
+        case PruneMode::ShapeOnly:
+            swap_row_bits(st.shape, full, S, p.shape_churn, rng);
+            break;
+        case PruneMode::LineOnly:
+            swap_lines(line_weights(full));
+            break;
+        case PruneMode::SubStructured:
+            swap_row_bits(st.shape, full, S, p.shape_churn, rng);
+            swap_lines(line_weights(st.shape));
+            break;
+    }
+    for (int k = 0; k < K; ++k)
+        for (int j = 0; j < J; ++j) m.rows[size_t(k) * J + j] = st.lines[size_t(k) * J + j] ? st.shape[size_t(j)] : 0;
+    st.mask = m;
+    return m;
+}
+
 
 void validate(const SyntheticParams& p) {
     auto bad = [](const std::string& what) { throw std::invalid_argument("synthetic workload: " + what); };
@@ -259,54 +408,87 @@ void validate(const SyntheticParams& p) {
     if (p.line_families < 1) bad("line_families must be >= 1, got " + std::to_string(p.line_families));
     if (!(p.family_flip >= 0 && p.family_flip <= 1))
         bad("family_flip must be in [0, 1], got " + std::to_string(p.family_flip));
+    if (!(p.mask_churn >= 0 && p.mask_churn <= 1))
+        bad("mask_churn must be in [0, 1], got " + std::to_string(p.mask_churn));
+    if (!(p.shape_churn >= 0 && p.shape_churn <= 1))
+        bad("shape_churn must be in [0, 1], got " + std::to_string(p.shape_churn));
+    if (std::isnan(p.shape_row_exponent) || p.shape_row_exponent > 1)
+        bad("shape_row_exponent must be at most 1 (or < 0 for uniform shape groups)");
     if (std::isnan(p.input_density) || p.input_density > 1)
         bad("input_density must be in [0, 1] (or < 0 for the per-layer defaults)");
     if (std::isnan(p.grad_density) || p.grad_density > 1)
         bad("grad_density must be in [0, 1] (or < 0 for the per-layer defaults)");
 }
 
-// Layers that consume the output of each layer.
-std::vector<std::vector<int>> consumers_of(const Network& net) {
-    std::vector<std::vector<int>> cons(net.layers.size());
-    for (size_t i = 0; i < net.layers.size(); ++i)
-        for (int in : net.layers[i].inputs)
-            if (in >= 0) cons[size_t(in)].push_back(int(i));
-    return cons;
-}
-
-// The ReLU whose backward pass sets the zeros of the gradient of layer idx's output: following
-// BN and Add layers. -1 when there is none (the FC layer, whose output gradient is dense).
-int following_relu(const Network& net, const std::vector<std::vector<int>>& cons, int idx) {
-    int cur = idx;
-    for (int steps = 0; steps < 8; ++steps) {
-        if (cons[size_t(cur)].size() != 1) return -1;
-        const int nxt = cons[size_t(cur)][0];
-        const LayerOp op = net.layers[size_t(nxt)].op;
-        if (op == LayerOp::ReLU) return nxt;
-        if (op != LayerOp::BatchNorm && op != LayerOp::Add) return -1;
-        cur = nxt;
-    }
-    return -1;
-}
-
 }  // namespace
 
-// Default density (fraction of non-zeros) of the output tensor of layer `producer` (-1 = image).
-// The table and its sources are in docs/workload.md.
+// Default densities, fitted to the Fashion-MNIST trace configs/traces/resnet18-fmnist-substructured
+// by scripts/fit_workload.py (docs/workload.md, docs/data/workload_fit.json): the mean non-zero
+// fraction of each layer's input activations and of the output gradient reaching each weighted
+// layer (recorded from autograd, BN's backward exact), over the trace's recorded iterations.
+namespace {
+// FITTED_TABLES_BEGIN (scripts/fit_workload.py --cpp prints these two tables)
+const std::map<std::string, double> kInputDensity = {
+    {"relu", 0.4887},
+    {"layer1.0.relu1", 0.4770},
+    {"layer1.0.relu2", 0.7065},
+    {"layer1.1.relu1", 0.5190},
+    {"layer1.1.relu2", 0.7508},
+    {"layer2.0.relu1", 0.5342},
+    {"layer2.0.relu2", 0.4936},
+    {"layer2.1.relu1", 0.5177},
+    {"layer2.1.relu2", 0.6068},
+    {"layer3.0.relu1", 0.4412},
+    {"layer3.0.relu2", 0.4746},
+    {"layer3.1.relu1", 0.4677},
+    {"layer3.1.relu2", 0.5570},
+    {"layer4.0.relu1", 0.4812},
+    {"layer4.0.relu2", 0.4902},
+    {"layer4.1.relu1", 0.4799},
+    {"avgpool", 0.9095},
+};
+const std::map<std::string, double> kGradDensity = {
+    {"conv1", 0.9688},
+    {"layer1.0.conv1", 0.7917},
+    {"layer1.0.conv2", 0.9375},
+    {"layer1.1.conv1", 0.7708},
+    {"layer1.1.conv2", 0.7917},
+    {"layer2.0.conv1", 0.7240},
+    {"layer2.0.conv2", 0.9375},
+    {"layer2.0.downsample", 0.9375},
+    {"layer2.1.conv1", 0.8021},
+    {"layer2.1.conv2", 0.8177},
+    {"layer3.0.conv1", 0.7448},
+    {"layer3.0.conv2", 0.9609},
+    {"layer3.0.downsample", 0.9609},
+    {"layer3.1.conv1", 0.8073},
+    {"layer3.1.conv2", 0.8594},
+    {"layer4.0.conv1", 0.7734},
+    {"layer4.0.conv2", 0.8789},
+    {"layer4.0.downsample", 0.8789},
+    {"layer4.1.conv1", 0.7904},
+    {"layer4.1.conv2", 0.4570},
+};
+// FITTED_TABLES_END
+}  // namespace
+
+// Default density (fraction of non-zeros) of the output tensor of layer `producer` (-1 = image):
+// the fitted density of the input of the weighted layers that read it.
 double synthetic_default_density(const Network& net, int producer) {
     if (producer < 0) return 1.0;  // the image is dense
     const std::string& n = net.layers.at(size_t(producer)).name;
-    if (n == "relu") return 0.50;
-    if (n == "maxpool") return 0.80;
-    if (n == "avgpool") return 0.90;
-    static const double relu1[4] = {0.45, 0.40, 0.35, 0.25};
-    static const double relu2[4] = {0.60, 0.55, 0.50, 0.40};
-    if (n.size() > 6 && n.compare(0, 5, "layer") == 0 && n[5] >= '1' && n[5] <= '4') {
-        const int s = n[5] - '1';
-        if (ends_with(n, ".relu1")) return relu1[s];
-        if (ends_with(n, ".relu2")) return relu2[s];
-    }
+    auto f = kInputDensity.find(n);
+    if (f != kInputDensity.end()) return f->second;
+    if (n == "maxpool") return 0.80;  // ImageNet form only: not in the fitted (CIFAR-form) trace
     return 0.50;
+}
+
+// Default density of the output gradient of weighted layer `layer`.
+double synthetic_default_grad_density(const Network& net, int layer) {
+    const Layer& L = net.layers.at(size_t(layer));
+    if (L.op == LayerOp::FC) return 1.0;  // softmax cross-entropy: dense
+    auto f = kGradDensity.find(L.name);
+    return f != kGradDensity.end() ? f->second : 1.0;
 }
 
 Trace make_synthetic_trace(const SyntheticParams& p) {
@@ -322,23 +504,26 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
     t.mode = p.mode;
     t.source = "built-in synthetic";
     const std::vector<int> wl = net.weighted_layers();
-    const std::vector<std::vector<int>> cons = consumers_of(net);
     const double density = 1.0 - p.weight_sparsity;
     const int N = p.batch;
 
     std::vector<WeightMask> masks(wl.size());
+    std::vector<MaskState> states(wl.size());
     for (int i = 0; i < p.iterations; ++i) {
         Iteration it;
         it.index = i;
         it.mask_update = (i % p.update_interval) == 0;
         if (it.mask_update) {
-            // Dynamic pruning: each update draws fresh masks from its own seed stream.
+            // Dynamic pruning: the first update draws the masks, each later one evolves them
+            // (p.mask_churn of the kept groups change), each from its own seed stream.
             const uint64_t epoch = uint64_t(i / p.update_interval);
             for (size_t w = 0; w < wl.size(); ++w) {
                 const Layer& L = net.layers[size_t(wl[w])];
                 Rng rng(derive_seed(p.seed, kStreamMask, epoch, w));
                 const bool first = w == 0 && !p.prune_first_layer;
-                masks[w] = make_mask(L, first ? PruneMode::Dense : p.mode, density, p, rng);
+                const PruneMode mode = first ? PruneMode::Dense : p.mode;
+                masks[w] = epoch == 0 ? make_mask(L, mode, density, p, rng, states[w])
+                                      : evolve_mask(L, mode, density, p, rng, states[w]);
             }
         }
 
@@ -381,14 +566,11 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
                 fill_bernoulli(lw.grad_nonzero, p.grad_density,
                                derive_seed(p.seed, kStreamGrad, uint64_t(i), uint64_t(li)));
             } else {
-                const int relu = following_relu(net, cons, li);
-                if (relu < 0) {
-                    fill_bernoulli(lw.grad_nonzero, 1.0, 0);  // FC: softmax cross-entropy gradient
-                } else {
-                    // The gradient reaching the conv is zero where the following ReLU's output is
-                    // zero (BN's backward treated as zero-preserving: see docs/workload.md).
-                    lw.grad_nonzero = tensor_bits(relu);
-                }
+                // Fitted model: BN's backward spreads the gradient over every position of a
+                // channel, so the zeros come in whole channels (for every image of the batch):
+                // round(d K) channels are non-zero, the rest zero (docs/workload.md).
+                Rng rng(derive_seed(p.seed, kStreamGrad, uint64_t(i), uint64_t(li)));
+                fill_channels(lw.grad_nonzero, synthetic_default_grad_density(net, li), rng);
             }
             it.layers.push_back(std::move(lw));
         }

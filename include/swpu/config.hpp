@@ -113,8 +113,11 @@ struct ChipConfig {
         std::string pruning = "sub-structured";
         double weight_sparsity = 0.7;
         double shape_fraction = 0.5;
-        int line_families = 4;
-        double family_flip = 0.1;
+        int line_families = 1;
+        double family_flip = 0.42;
+        double mask_churn = 0.0918;
+        double shape_churn = 0.0442;
+        double shape_row_exponent = 0.8937;
         bool prune_first_layer = false;
         double input_density = -1;
         double grad_density = -1;

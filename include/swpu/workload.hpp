@@ -143,8 +143,12 @@ struct SyntheticParams {
     PruneMode mode = PruneMode::SubStructured;
     double weight_sparsity = 0.7;  // target fraction of pruned weights per conv/fc layer
     double shape_fraction = 0.5;   // sub-structured: share of the sparsity taken by shape pruning
-    int line_families = 4;         // sub-structured/line-only: filters share line masks within a family
-    double family_flip = 0.1;      // probability that a filter's line bit differs from its family's
+    // line_families, family_flip, mask_churn: fitted to a Fashion-MNIST trace (docs/workload.md)
+    int line_families = 1;         // sub-structured/line-only: filters share line masks within a family
+    double family_flip = 0.42;     // probability that a filter's line bit differs from its family's
+    double mask_churn = 0.0918;    // fraction of kept groups swapped at each later mask update
+    double shape_churn = 0.0442;   // the same for shape groups (sub-structured, shape-only)
+    double shape_row_exponent = 0.8937;  // kept shape groups fill d^a of the rows (< 0: uniform)
     bool prune_first_layer = false;
     double input_density = -1;     // < 0: per-layer defaults (see docs/workload.md)
     double grad_density = -1;
@@ -161,6 +165,8 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net);
 // Default non-zero density of the output tensor of layer `producer` (-1 = the network input)
 // used by the synthetic trace when input_density / grad_density < 0 (table in docs/workload.md).
 double synthetic_default_density(const Network& net, int producer);
+// Default non-zero density of the output gradient of weighted layer `layer` (grad_density < 0).
+double synthetic_default_grad_density(const Network& net, int layer);
 
 // Seeded, portable random helpers shared by the synthetic generator and the trace loader.
 // Seed of an independent stream (splitmix64 mixing of `seed` and the stream coordinates a, b, c).

@@ -231,25 +231,58 @@ def vf_metrics(report):
 
 # ----------------------------------------------------------------------------- pruning ratio
 
+PRUNING_DOC = os.path.join(REPO_ROOT, "docs", "pruning.md")
+
+
 def documented_pruning_result(doc=None):
-    """The JSON file docs/trace-generator.md names as the output of scripts/pruning_ratio.py
-    (the `--out FILE.json` of a pruning_ratio.py command in it), or None."""
-    try:
-        with open(doc or TRACE_GEN_DOC) as f:
-            text = f.read()
-    except OSError:
-        return None
-    for m in re.finditer(r"pruning_ratio\.py((?:\\\n|[^\n`])*)", text):
-        o = re.search(r"--out\s+(\S+\.json)", m.group(1))
-        if o:
-            return os.path.join(REPO_ROOT, o.group(1))
+    """The JSON file the docs name as the output of scripts/pruning_ratio.py (the `--out
+    FILE.json` of a pruning_ratio.py command in docs/pruning.md, else docs/trace-generator.md),
+    or None."""
+    for path in ([doc] if doc else [PRUNING_DOC, TRACE_GEN_DOC]):
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        for m in re.finditer(r"pruning_ratio\.py((?:\\\n|[^\n`])*)", text):
+            o = re.search(r"--out\s+(\S+\.json)", m.group(1))
+            if o:
+                return os.path.join(REPO_ROOT, o.group(1))
     return None
 
 
+def _from_curves(res):
+    """The fields claim 6 reads, from a result of the curve method of scripts/pruning_ratio.py
+    (per-mode per-seed ratios, their mean and spread, the gain with its confidence interval)."""
+    modes = res.get("modes", {})
+    gain = res.get("claim6_gain_sub_vs_structured") or {}
+    summary = {}
+    for m, d in modes.items():
+        summary[m] = {"max_pruning_ratio": d.get("ratio_mean"), "ratio_sd": d.get("ratio_sd"),
+                      "ratio_ci95_halfwidth": d.get("ratio_ci95_halfwidth"),
+                      "seeds": d.get("seeds"),
+                      "per_seed": {s: v.get("ratio_interpolated")
+                                   for s, v in d.get("per_seed", {}).items()},
+                      "top_of_sweep_passed": not all(v.get("curve_reached_floor", True)
+                                                     for v in d.get("per_seed", {}).values())}
+    if "sub-structured" in summary:
+        summary["sub-structured"]["gain_ci95"] = gain.get("ci95")
+    settings = res.get("settings", {})
+    out = dict(res)
+    out.update({"summary": summary, "relative_gain_sub_vs_structured": gain.get("value"),
+                "dataset": settings.get("dataset"), "width": settings.get("width"),
+                "epochs": None, "seeds": sorted({int(s) for d in modes.values()
+                                                 for s in d.get("per_seed", {})}),
+                "dense_accuracy": res.get("dense_accuracy_mean")})
+    return out
+
+
 def read_pruning_result(path):
-    """(result dict or None, note)."""
+    """(result dict or None, note). Reads both result formats of scripts/pruning_ratio.py: the
+    curve method's (`modes`, `claim6_gain_sub_vs_structured`) is mapped onto the fields claim 6
+    shows; the older sweep format is returned as it is."""
     if path is None:
-        return None, ("no result file: docs/trace-generator.md does not (yet) name the JSON that "
+        return None, ("no result file: docs/pruning.md does not (yet) name the JSON that "
                       "scripts/pruning_ratio.py writes")
     if not os.path.isfile(path):
         return None, "%s does not exist" % rel(path)
@@ -258,6 +291,10 @@ def read_pruning_result(path):
             res = json.load(f)
     except (OSError, ValueError) as e:
         return None, "%s is not readable JSON: %s" % (rel(path), e)
+    if not isinstance(res, dict):
+        return None, "%s: expected a JSON object" % rel(path)
+    if "modes" in res and "claim6_gain_sub_vs_structured" in res:
+        res = _from_curves(res)
     return res, rel(path)
 
 

@@ -143,7 +143,7 @@ def write_manifest(cfg, net_layers, iterations, result):
         "format": trace_format.FORMAT,
         "version": trace_format.VERSION,
         "network": {"name": "resnet18-cifar", "width": cfg.width, "num_classes": 10,
-                    "input": [3, 32, 32]},
+                    "input": [net_layers[0]["in_channels"]] + list(net_layers[0]["in_hw"])},
         "batch": cfg.trace_batch,
         "pruning": {"mode": cfg.mode, "fc_block": cfg.fc_block},
         "source": source,

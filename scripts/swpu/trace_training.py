@@ -95,7 +95,8 @@ def run(cfg, log=_log):
         torch.set_num_threads(cfg.threads)
     t_start = time.time()
     dname, x_tr, y_tr, x_te, y_te, mean, std = load_data(
-        cfg.dataset_dir, cfg.split_seed, cfg.test_fraction, cfg.train_images, cfg.test_images)
+        cfg.dataset_dir, cfg.split_seed, cfg.test_fraction, cfg.train_images, cfg.test_images,
+        getattr(cfg, "dataset", None))
     if len(y_tr) < cfg.batch_size:
         raise DataError("the training set has %d images, fewer than --batch-size %d"
                         % (len(y_tr), cfg.batch_size))
@@ -104,7 +105,8 @@ def run(cfg, log=_log):
     out_dir = getattr(cfg, "out", None)
     record = resolve_record(cfg, total) if out_dir else set()
 
-    model = ResNet18Cifar(cfg.width, 10)
+    input_chw = tuple(int(v) for v in x_tr.shape[1:])
+    model = ResNet18Cifar(cfg.width, 10, input_chw[0])
     layer_list = model.weighted_layers()
     pruned_names = [n for n, _, _ in layer_list
                     if cfg.mode != "dense"
@@ -119,9 +121,9 @@ def run(cfg, log=_log):
     recorder = Recorder(layer_list, getattr(cfg, "trace_batch", 1))
     tensors = trace_tensors.TensorRecorder.attach(cfg, layer_list, recorder)
     gen = torch.Generator().manual_seed(cfg.seed)
-    pad, flip = 4, dname != "digits"
+    pad, flip = (2 if dname == "fashion-mnist" else 4), dname != "digits"
 
-    net_layers = trace_format.resnet18_cifar_layers(cfg.width, 10, (3, 32, 32))
+    net_layers = trace_format.resnet18_cifar_layers(cfg.width, 10, input_chw)
     iterations = []
     if out_dir:
         prepare_out_dir(out_dir, cfg.overwrite)

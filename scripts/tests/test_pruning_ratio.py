@@ -1,4 +1,5 @@
-"""Smoke tests of scripts/pruning_ratio.py (a real sweep takes minutes; these take seconds)."""
+"""Tests of scripts/pruning_ratio.py (a real measurement takes an hour; these take seconds on
+the tiny digits data set) and of the curve reading in swpu.pruning_curve."""
 
 import json
 import os
@@ -14,42 +15,81 @@ torch.set_num_threads(1)
 SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, SCRIPTS)
 import pruning_ratio  # noqa: E402
+from swpu import pruning_curve  # noqa: E402
 
-TINY = ["--width", "0.125", "--threads", "1", "--sparsities", "0.5,0.9",
-        "--train-args", "--iterations 3 --batch-size 8 --test-images 20"]
+TINY = ["--dataset", "digits", "--width", "0.125", "--threads", "1",
+        "--pretrain-iterations", "4", "--finetune-iterations", "3", "--ramp-updates", "2",
+        "--update-interval", "1", "--levels", "0.5,0.9", "--test-images", "60",
+        "--seeds", "1,2", "--modes", "structured,sub-structured,unstructured"]
 
 
-def test_tiny_sweep_writes_json(tmp_path, capsys):
-    out = tmp_path / "ratio.json"
-    assert pruning_ratio.main(TINY + ["--out", str(out)]) == 0
+def test_crossing_reads_the_first_failure_and_interpolates():
+    pts = [(0.3, 0.90), (0.5, 0.89), (0.7, 0.86), (0.8, 0.88)]
+    # 0.5 passes (0.89 >= 0.88), 0.7 fails: the floor is crossed a third of the way to 0.7
+    step, interp = pruning_curve.crossing(pts, 0.88)
+    assert step == 0.5
+    assert abs(interp - (0.5 + 0.2 * (0.89 - 0.88) / (0.89 - 0.86))) < 1e-12
+    assert pruning_curve.crossing(pts, 0.80) == (0.8, 0.8)  # nothing fails
+    assert pruning_curve.crossing(pts, 0.95) == (0.0, 0.0)  # the first step already fails
+
+
+def test_tiny_measurement_writes_a_self_describing_summary(tmp_path, capsys):
+    runs, out, png = tmp_path / "runs", tmp_path / "ratio.json", tmp_path / "curves.png"
+    assert pruning_ratio.main(TINY + ["--runs", str(runs), "--out", str(out),
+                                      "--plot", str(png)]) == 0
     r = json.loads(out.read_text())
-    assert r["paper_relative_gain"] == 0.501
-    assert set(r["summary"]) == {"structured", "sub-structured"}
-    assert len(r["runs"]) == 1 + 2 * 2
-    assert [pt["target"] for pt in r["sweep"]["structured"]] == [0.5, 0.9]
-    for mode, s in r["summary"].items():
-        ok = [pt for pt in r["sweep"][mode] if pt["within_tolerance"]]
-        assert s["max_pruning_ratio"] == (max(pt["pruning_ratio"] for pt in ok) if ok else 0.0)
-        for pt in r["sweep"][mode]:
-            assert pt["within_tolerance"] == (
-                pt["test_accuracy"] >= r["dense_accuracy"] - r["tolerance_pp"] / 100 - 1e-9)
-    rs = r["summary"]["structured"]["max_pruning_ratio"]
-    rsub = r["summary"]["sub-structured"]["max_pruning_ratio"]
-    if rs > 0:
-        assert abs(r["relative_gain_sub_vs_structured"] - (rsub / rs - 1)) < 1e-5
-    assert "paper: +50.1%" in capsys.readouterr().out or rs == 0
+    assert r["command"].startswith("/usr/bin/python3 scripts/pruning_ratio.py ")
+    assert set(r["dense_accuracy_per_seed"]) == {"1", "2"}
+    assert set(r["modes"]) == {"structured", "sub-structured", "unstructured"}
+    assert r["modes"]["structured"]["seeds"] == 2 and r["modes"]["unstructured"]["seeds"] == 1
+    floor = r["dense_accuracy_mean"] - r["tolerance_pp"] / 100
+    assert abs(r["accuracy_floor"] - floor) < 1e-6
+    for mode, d in r["modes"].items():
+        vals = [v["ratio_interpolated"] for v in d["per_seed"].values()]
+        assert abs(d["ratio_mean"] - sum(vals) / len(vals)) < 1e-4
+        for seed, v in d["per_seed"].items():
+            curve = r["curves"]["%s-seed%s" % (mode, seed)]
+            step, interp = pruning_curve.crossing(
+                [(p["pruning_ratio"], p["test_accuracy"]) for p in curve], r["accuracy_floor"])
+            assert v["ratio_interpolated"] == round(interp, 4)
+            assert [p["target"] for p in curve] == [0.5, 0.9][:len(curve)]
+    g = r["claim6_gain_sub_vs_structured"]
+    st, sub = r["modes"]["structured"]["ratio_mean"], r["modes"]["sub-structured"]["ratio_mean"]
+    if st > 0:
+        assert abs(g["value"] - (sub / st - 1)) < 1e-3
+    assert png.stat().st_size > 1000
+    # resuming: every run is on disk, so a second call trains nothing and changes no run file
+    before = {p.name: p.read_text() for p in runs.glob("*.json")}
+    assert len(before) == 2 + 2 * 2 + 1
+    capsys.readouterr()
+    assert pruning_ratio.main(TINY + ["--runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained" not in out and "step 0:" not in out
+    assert {p.name: p.read_text() for p in runs.glob("*.json")} == before
+
+
+def test_summarize_only_names_a_broken_run_file(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "dense-seed1.json").write_text("{not json")
+    with pytest.raises(SystemExit) as exc:
+        pruning_ratio.main(["--runs", str(runs), "--summarize-only"])
+    assert exc.value.code == 2
+    assert "dense-seed1.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [
     ["--modes", "dense"],
     ["--modes", "bogus"],
-    ["--sparsities", "1.2"],
+    ["--levels", "1.2"],
+    ["--levels", "0.9,0.5"],
     ["--seeds", "a"],
     ["--tolerance", "-1"],
     ["--width", "0"],
-    ["--train-args", "--lr -3"],
+    ["--dataset", "imagenet"],
+    ["--out", "/nonexistent-dir/x.json"],
 ])
-def test_bad_arguments_exit_2(args):
+def test_bad_arguments_exit_2(args, tmp_path):
     with pytest.raises(SystemExit) as exc:
-        pruning_ratio.main(TINY + args)
+        pruning_ratio.main(TINY + ["--runs", str(tmp_path / "r")] + args)
     assert exc.value.code == 2
