@@ -319,7 +319,11 @@ def summarize(runs, tolerance, command):
         step, interp = pruning_curve.crossing(pts, floor)
         acc_at = max([a for (rr, a) in pts if rr == step] or [None], key=lambda x: x or 0)
         d = modes.setdefault(m, {"per_seed": {}})
+        paired = None
+        if s in dense_final:  # against the same seed's dense run (removes the seed's offset)
+            paired = round(pruning_curve.crossing(pts, dense_final[s] - tolerance / 100.0)[1], 4)
         d["per_seed"][str(s)] = {"partial_run": bool(r.get("partial")),
+                                 "ratio_paired_same_seed_dense": paired,
                                  "ratio_interpolated": round(interp, 4),
                                  "ratio_last_passing_step": round(step, 4),
                                  "accuracy_at_last_passing_step": acc_at,
@@ -335,6 +339,12 @@ def summarize(runs, tolerance, command):
         d["seeds"] = len(vals)
         steps = [v["ratio_last_passing_step"] for v in d["per_seed"].values()]
         d["last_passing_step_mean"] = round(float(np.mean(steps)), 4)
+        pv = [v["ratio_paired_same_seed_dense"] for v in d["per_seed"].values()
+              if v["ratio_paired_same_seed_dense"] is not None]
+        if pv:
+            pm, psd, _ = t_interval95(pv)
+            d["paired_ratio_mean"] = round(pm, 4)
+            d["paired_ratio_sd"] = None if psd is None else round(psd, 4)
     gain = None
     if "structured" in modes and "sub-structured" in modes:
         st, sub = modes["structured"], modes["sub-structured"]
@@ -434,8 +444,10 @@ def main(argv=None):
               % (m, d["ratio_mean"], d["ratio_sd"], d["seeds"], d["last_passing_step_mean"]))
     g = summary["claim6_gain_sub_vs_structured"]
     if g and g["value"] is not None:
+        ci = g.get("ci95")
         print("claim 6: sub-structured vs structured %+.1f%% (95%% CI %s; paper +%.1f%%)"
-              % (100 * g["value"], g.get("ci95"), 100 * PAPER_GAIN))
+              % (100 * g["value"], "[%+.1f%%, %+.1f%%]" % (100 * ci[0], 100 * ci[1]) if ci
+                 else "not available", 100 * PAPER_GAIN))
     if args.out:
         write_text_atomic(args.out, json.dumps(summary, indent=1) + "\n")
         print("written %s" % args.out)
