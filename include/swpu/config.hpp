@@ -149,12 +149,12 @@ struct ChipConfig {
         double leakage_sram_mw = 6.0;
         double leakage_other_mw = 1.0;
         double leakage_dibl_per_v = 2.0;
-        double cal_compute = 0.755;
-        double cal_sram = 0.755;
-        double cal_interconnect = 0.755;
-        double cal_control = 0.755;
+        double cal_compute = 0.833;
+        double cal_sram = 0.833;
+        double cal_interconnect = 0.833;
+        double cal_control = 0.833;
         double cal_dram = 1.0;
-        double cal_leakage = 0.755;
+        double cal_leakage = 0.833;
     } energy;
 
     struct Limits {

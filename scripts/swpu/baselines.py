@@ -159,6 +159,11 @@ def structured_sparsity(swpu_sparsity, pruning_result):
     pruning-ratio gain of scripts/pruning_ratio.py when there is one (structured pruning keeps
     more weights at equal accuracy), else SWPU's own sparsity."""
     gain = (pruning_result or {}).get("relative_gain_sub_vs_structured")
+    ci = ((pruning_result or {}).get("claim6_gain_sub_vs_structured") or {}).get("ci95")
+    if isinstance(gain, (int, float)) and isinstance(ci, list) and len(ci) == 2 and ci[0] <= 0 <= ci[1]:
+        return swpu_sparsity, ("equal to SWPU's weight sparsity %g: the measured pruning-ratio gain "
+                               "%+.1f%% is not significant (its 95%% interval [%+.1f%%, %+.1f%%] "
+                               "holds 0)" % (swpu_sparsity, 100 * gain, 100 * ci[0], 100 * ci[1]))
     if isinstance(gain, (int, float)) and gain > -1:
         v = round(swpu_sparsity / (1.0 + gain), 4)
         return v, ("measured: SWPU's weight sparsity %g / (1 + the measured pruning-ratio gain "

@@ -118,7 +118,9 @@ def render_markdown(ev, meta):
             _md_escape(c["command"])))
     a("")
     a("Labels: a claim the simulator measures is `met` when within its tolerance of the paper's "
-      "value, else `missed` with the measured value. Claim 1 is `calibrated`: the energy table's "
+      "value, else `missed` with the measured value; `inconclusive` when the measurement's 95%% "
+      "interval holds the paper's value but is wider than the tolerance band (claim 6 over too "
+      "few or too noisy seeds). Claim 1 is `calibrated`: the energy table's "
       "calibration factor is fitted to it (docs/energy.md), so it shows the fit, not a "
       "reproduction. Claim 2 is an `input`: 675 MHz at 1.0 V is a config value. Claims 3-5 are "
       "measured against every baseline standing for the paper's comparison (`against`; "
@@ -150,13 +152,28 @@ def render_markdown(ev, meta):
               d.get("dataset"), d.get("width"), d.get("epochs"), d.get("seeds"),
               d.get("tolerance_pp"), d.get("dense_accuracy")))
         a("")
-        a("| mode | highest pruning ratio within tolerance | accuracy there | target sparsity |")
-        a("|---|---:|---:|---:|")
-        for m in ("structured", "sub-structured"):
-            x = d.get(m) or {}
-            a("| %s | %s | %s | %s |" % (m, _f(x.get("max_pruning_ratio"), "%.4f"),
-                                         _f(x.get("accuracy_at_max"), "%.4f"),
-                                         _f(x.get("target_at_max"), "%.2f")))
+        if any((d.get(m) or {}).get("per_seed") is not None for m in ("structured", "sub-structured")):
+            a("| mode | pruning ratio at equal accuracy (mean over seeds) | sd | per seed |")
+            a("|---|---:|---:|---|")
+            for m in ("structured", "sub-structured"):
+                x = d.get(m) or {}
+                per = x.get("per_seed") or {}
+                a("| %s | %s | %s | %s |" % (m, _f(x.get("max_pruning_ratio"), "%.3f"),
+                                             _f(x.get("ratio_sd"), "%.3f"),
+                                             ", ".join("seed %s: %s" % (k, _f(v, "%.3f"))
+                                                       for k, v in sorted(per.items()))))
+            if c6.get("ci95"):
+                a("")
+                a("Gain %s, 95%% interval [%+.1f%%, %+.1f%%]: docs/pruning.md." % (
+                    _f(c6.get("simulated"), "%+.3f"), 100 * c6["ci95"][0], 100 * c6["ci95"][1]))
+        else:
+            a("| mode | highest pruning ratio within tolerance | accuracy there | target sparsity |")
+            a("|---|---:|---:|---:|")
+            for m in ("structured", "sub-structured"):
+                x = d.get(m) or {}
+                a("| %s | %s | %s | %s |" % (m, _f(x.get("max_pruning_ratio"), "%.4f"),
+                                             _f(x.get("accuracy_at_max"), "%.4f"),
+                                             _f(x.get("target_at_max"), "%.2f")))
         a("")
 
     a("## Ablation: the three techniques")
