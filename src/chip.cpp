@@ -415,7 +415,8 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
         m_clustered_hash[i] = h;
         const Layer& l = net.layers[wl[i]];
         m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::FF, m_order_fw[i]));
-        m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::BP, m_order_bp[i]));
+        // Filter-oriented BP keeps FF's clusters: no channel clustering.
+        if (!m_cfg.bp_filter()) m_results.push_back(run_reorder(l, it.layers[i].mask, Pass::BP, m_order_bp[i]));
     }
     // Forward.
     for (size_t li = 0; li < net.layers.size(); ++li) {
@@ -450,7 +451,8 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
                 skip.start_cycle = now_cycle();
                 m_results.push_back(skip);
             } else {
-                m_results.push_back(run_pass(l, it.layers[i], Pass::BP, N, m_order_bp[i], vals(i)));
+                const std::vector<int>& bp_order = m_cfg.bp_filter() ? m_order_fw[i] : m_order_bp[i];
+                m_results.push_back(run_pass(l, it.layers[i], Pass::BP, N, bp_order, vals(i)));
                 dump_pass(it.index, l, it.layers[i], Pass::BP, N, vals(i));
             }
         } else {
@@ -486,11 +488,11 @@ void SwpuChip::controller() {
     } else if (m_single_layer) {
         std::vector<int> order;
         if (m_single_cluster) {
-            LayerPassResult r = run_reorder(*m_single_layer, m_single_work->mask,
-                                            m_single_pass == Pass::BP ? Pass::BP : Pass::FF, order);
+            const bool channels = m_single_pass == Pass::BP && !m_cfg.bp_filter();
+            LayerPassResult r = run_reorder(*m_single_layer, m_single_work->mask, channels ? Pass::BP : Pass::FF, order);
             m_results.push_back(r);
         } else {
-            const int items = m_single_pass == Pass::BP ? m_single_layer->C : m_single_layer->K;
+            const int items = m_single_pass == Pass::BP && !m_cfg.bp_filter() ? m_single_layer->C : m_single_layer->K;
             order.resize(items);
             for (int i = 0; i < items; ++i) order[i] = i;
         }

@@ -25,8 +25,9 @@ DblController::DblController(sc_core::sc_module_name name, const ChipConfig& cfg
     dont_initialize();
 }
 
-void DblController::load_cluster(const WeightMask& mask, const std::vector<int>& items, Counters& k) {
+void DblController::load_cluster(const WeightMask& mask, const std::vector<int>& items, Counters& k, int x0, int x1) {
     const int Rd = mask.C;
+    if (x1 < 0) x1 = Rd;
     m_groups = int(items.size());
     m_lines = Rd * mask.R;
     m_S = mask.S;
@@ -36,7 +37,7 @@ void DblController::load_cluster(const WeightMask& mask, const std::vector<int>&
     m_enable.assign(size_t(m_lines) * m_S, 0);
     for (int g = 0; g < m_groups; ++g) {
         if (items[g] < 0) continue;
-        for (int line = 0; line < m_lines; ++line) {
+        for (int line = x0 * mask.R; line < x1 * mask.R; ++line) {
             const uint64_t row = mask.rows[size_t(items[g]) * m_lines + line];  // rows of one item are contiguous
             m_group_rows[size_t(g) * m_lines + line] = row;
             m_union[line] |= row;
@@ -50,7 +51,7 @@ void DblController::load_cluster(const WeightMask& mask, const std::vector<int>&
         }
     }
     // The controller reads the cluster's mask metadata once: one S-bit row per group and line.
-    k.mask_reads += (int64_t(m_groups) * m_lines * m_S + 63) / 64;
+    k.mask_reads += (int64_t(m_groups) * (x1 - x0) * mask.R * m_S + 63) / 64;
 }
 
 void DblController::configure(const PassPlan* plan) {

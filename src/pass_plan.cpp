@@ -67,12 +67,13 @@ PassPlan::PassPlan(const ChipConfig& cfg, const Layer& layer, const LayerWork& w
     m_operand_bits = skip_operand ? &operand : &m_dense_operand;
     if (pass == Pass::WG && !sk.wg_gradients) m_dense_grad = all_ones_like(work.grad_nonzero);
     m_grad_bits = pass != Pass::WG || sk.wg_gradients ? &work.grad_nonzero : &m_dense_grad;
+    m_bp_filter = pass == Pass::BP && cfg.bp_filter();
     if (!m_skip_weights) {
         const WeightMask& m = work.mask;
-        if (pass == Pass::BP) m_bp_mask.resize(m.C, m.K, m.R, m.S, true);
+        if (pass == Pass::BP && !m_bp_filter) m_bp_mask.resize(m.C, m.K, m.R, m.S, true);
         else m_bp_mask.resize(m.K, m.C, m.R, m.S, true);
         m_group_mask = &m_bp_mask;
-    } else if (pass == Pass::BP) {
+    } else if (pass == Pass::BP && !m_bp_filter) {
         // Blocked transpose of the rows: [k][c][r] -> [c][k][r].
         const WeightMask& m = work.mask;
         m_bp_mask.resize(m.C, m.K, m.R, m.S, false);
@@ -131,9 +132,13 @@ void PassPlan::build_geometry() {
         g.chunks = 1;
         m_windows = (g.total_rows + g.m - 1) / g.m;
     }
-    m_clusters = (g.Gd + m_G - 1) / m_G;
+    // Filter-oriented BP keeps the BP geometry (windows over dI, operand lines (k, r) of the
+    // zero-inserted output gradient) but clusters FF's filters and walks the mask's lines (c, r).
+    m_items = m_bp_filter ? l.K : g.Gd;
+    m_mask_x = m_bp_filter ? l.C : g.Rd;
+    m_clusters = (m_items + m_G - 1) / m_G;
     m_lines = g.Rd * g.R;
-    if (int(m_order.size()) != g.Gd) throw std::logic_error("reorder table size does not match the layer");
+    if (int(m_order.size()) != m_items) throw std::logic_error("reorder table size does not match the layer");
     // One line of a window from the activation buffer: the source span of the window's rows.
     // One line of a window from the activation buffer: per output row of the window, the source
     // span its positions and the S kernel positions touch (FP16 values).
@@ -243,31 +248,32 @@ void PassPlan::cluster_items(int cluster, std::vector<int>& items) const {
     items.assign(m_G, -1);
     for (int i = 0; i < m_G; ++i) {
         const int slot = cluster * m_G + i;
-        if (slot < m_g.Gd) items[i] = m_order[slot];
+        if (slot < m_items) items[i] = m_order[slot];
     }
 }
 
-int64_t PassPlan::weight_bytes_for(const std::vector<int>& items) const {
+int64_t PassPlan::weight_bytes_for(const std::vector<int>& items, int x0, int x1) const {
     // DRAM weight format: line-compressed (DBL on: kept lines' S values + the line mask bits),
     // element-compressed (crossbar: non-zeros + index bits), dense (DBL off).
     const WeightMask& m = *m_group_mask;  // rows of each item contiguous
+    if (x1 < 0) x1 = m_mask_x;
     int64_t lines = 0, nnz = 0, real = 0;
     for (int it : items) {
         if (it < 0) continue;
         ++real;
-        for (int x = 0; x < m_g.Rd; ++x)
+        for (int x = x0; x < x1; ++x)
             for (int r = 0; r < m_g.R; ++r) {
                 const uint64_t row = m.row(it, x, r);
                 if (row) ++lines;
                 nnz += __builtin_popcountll(row);
             }
     }
-    const int64_t mask_bytes = (real * m_lines + 7) / 8;
+    const int64_t mask_bytes = (real * (x1 - x0) * m_g.R + 7) / 8;
     const int64_t ob = m_cfg.operand_bits() / 8;
     if (m_cfg.element_indexed())
         return nnz * ob + (nnz * m_cfg.memory.weight_index_bits + 7) / 8;
     if (m_cfg.dbl.enabled) return lines * m_g.S * ob + mask_bytes;
-    return real * m_lines * m_g.S * ob;
+    return real * (x1 - x0) * m_g.R * m_g.S * ob;
 }
 
 void PassPlan::build_tiles() {
@@ -330,7 +336,9 @@ void PassPlan::build_tiles() {
             int64_t d, b;
             input_bytes(w, end + 1, d, b);
             const int pos2 = positions + window_positions(end);
-            const bool out_fits = m_pass == Pass::WG || int64_t(m_G) * pos2 * 4 <= obuf_half;
+            // FP32 partial sums: G items' (FF/BP), every input channel's (filter-oriented BP).
+            const int64_t partials = m_bp_filter ? l.C : m_G;
+            const bool out_fits = m_pass == Pass::WG || partials * pos2 * 4 <= obuf_half;
             if (b > abuf_half || !out_fits) break;
             positions = pos2;
             ++end;
@@ -347,6 +355,10 @@ void PassPlan::build_tiles() {
         input_bytes(bands[0].first, bands[0].second, d, first_b);
     }
     if (first_b > abuf_half) m_note += "a single window's source rows exceed the activation buffer half; ";
+    if (m_bp_filter) {
+        build_tiles_bp_filter(bands, resident, input_bytes);
+        return;
+    }
     const int wbits = m_cfg.buffers.weight.width_bits, abits = m_cfg.buffers.activation.width_bits,
               obits = m_cfg.buffers.output.width_bits;
     std::vector<int> items;
@@ -370,6 +382,7 @@ void PassPlan::build_tiles() {
             t.cluster = c;
             t.w_begin = bands[b].first;
             t.w_end = bands[b].second;
+            t.x_end = m_mask_x;
             int64_t d, bb;
             input_bytes(t.w_begin, t.w_end, d, bb);
             if (!resident || (c == 0 && b == 0)) {
@@ -414,6 +427,68 @@ void PassPlan::build_tiles() {
     }
 }
 
+void PassPlan::build_tiles_bp_filter(const std::vector<std::pair<int, int>>& bands, bool act_resident,
+                                     const std::function<void(int, int, int64_t&, int64_t&)>& input_bytes) {
+    // Bands outer, channel blocks, clusters inner: a block's FP32 partial dI (every channel of the
+    // block at every position of the band) stays in the output buffer while the K / G clusters add
+    // their contributions; after the block's last cluster it leaves for DRAM in the operand format.
+    const Layer& l = m_layer;
+    const int64_t obuf_half = int64_t(m_cfg.buffers.output.kib) * 1024 / (m_cfg.dma.double_buffering ? 2 : 1);
+    const int64_t wbuf_half = int64_t(m_cfg.buffers.weight.kib) * 1024 / (m_cfg.dma.double_buffering ? 2 : 1);
+    const int wbits = m_cfg.buffers.weight.width_bits, abits = m_cfg.buffers.activation.width_bits,
+              obits = m_cfg.buffers.output.width_bits;
+    const int64_t ob = m_cfg.operand_bits() / 8;
+    std::vector<int> items;
+    int64_t all_weights = 0;
+    for (int c = 0; c < m_clusters; ++c) {
+        cluster_items(c, items);
+        all_weights += weight_bytes_for(items);
+    }
+    // The layer's weights stay in the weight buffer across bands when they fit its half.
+    const bool w_resident = all_weights <= wbuf_half;
+    int64_t all_d = 0, all_b = 0;
+    if (act_resident) input_bytes(0, m_windows, all_d, all_b);
+    for (size_t b = 0; b < bands.size(); ++b) {
+        int positions = 0;
+        for (int w = bands[b].first; w < bands[b].second; ++w) positions += window_positions(w);
+        const int block = int(std::max<int64_t>(1, std::min<int64_t>(l.C, obuf_half / (int64_t(positions) * 4))));
+        if (block < l.C && b == 0) m_note += "the partial dI of all input channels exceeds the output buffer half: channel blocks; ";
+        int64_t d = 0, bb = 0;
+        input_bytes(bands[b].first, bands[b].second, d, bb);
+        bool first_tile_of_band = true;
+        for (int x0 = 0; x0 < l.C; x0 += block) {
+            const int x1 = std::min(l.C, x0 + block);
+            for (int c = 0; c < m_clusters; ++c) {
+                cluster_items(c, items);
+                Tile t;
+                t.cluster = c;
+                t.w_begin = bands[b].first;
+                t.w_end = bands[b].second;
+                t.x_begin = x0;
+                t.x_end = x1;
+                t.last_of_block = c + 1 == m_clusters;
+                // Output-gradient rows of every filter for the band (the clusters share them).
+                if (first_tile_of_band && (!act_resident || b == 0)) {
+                    t.load_bytes += act_resident ? all_d : d;
+                    t.abuf_fill_accesses += ((act_resident ? all_b : bb) * 8 + abits - 1) / abits;
+                }
+                first_tile_of_band = false;
+                if (b == 0 || !w_resident) {
+                    const int64_t wbytes = weight_bytes_for(items, x0, x1);
+                    t.load_bytes += wbytes;
+                    t.wbuf_fill_accesses += (wbytes * 8 + wbits - 1) / wbits;
+                }
+                if (t.last_of_block) {  // the FP32 partials are read, converted and stored
+                    t.store_bytes += int64_t(x1 - x0) * positions * ob;
+                    t.obuf_drain_accesses += (int64_t(x1 - x0) * positions * 32 + obits - 1) / obits;
+                }
+                m_tiles.push_back(t);
+            }
+        }
+    }
+    if (!w_resident && bands.size() > 1) m_note += "the layer's weights exceed the weight buffer half: reloaded per band; ";
+}
+
 float PassPlan::source_value(int w, int pos, int x, int r, int s) const {
     const Geometry& g = m_g;
     const Layer& l = m_layer;
@@ -432,7 +507,8 @@ float PassPlan::source_value(int w, int pos, int x, int r, int s) const {
 
 float PassPlan::weight_value(int item, int x, int r, int s) const {
     const Layer& l = m_layer;
-    const int k = m_pass == Pass::BP ? x : item, c = m_pass == Pass::BP ? item : x;
+    const bool item_is_filter = m_pass != Pass::BP || m_bp_filter;
+    const int k = item_is_filter ? item : x, c = item_is_filter ? x : item;
     if (!m_skip_weights && !m_work.mask.kept(k, c, r, s)) return 0.0f;  // computed, but pruned: zero
     return m_values->weight[((size_t(k) * l.C + c) * l.R + r) * l.S + s];
 }
@@ -444,6 +520,15 @@ float PassPlan::grad_value(int w, int pos, int item) const {
     const int row = first + pos / len, j = j0 + pos % len;
     const int n = row / m_g.Oh, o = row % m_g.Oh;
     return m_values->grad_out[((size_t(n) * l.K + item) * l.P + o) * l.Q + j];
+}
+
+float& PassPlan::grad_in_at(int w, int pos, int channel) const {
+    const Layer& l = m_layer;
+    int first, rows, j0, len;
+    window_rows(w, first, rows, j0, len);
+    const int row = first + pos / len, j = j0 + pos % len;
+    const int n = row / m_g.Oh, o = row % m_g.Oh;
+    return m_values->grad_in[((size_t(n) * l.C + channel) * l.H + o) * l.W + j];
 }
 
 int64_t PassPlan::line_read_accesses(int w) const {

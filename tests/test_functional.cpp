@@ -34,7 +34,7 @@ struct Case {
     int shape;
     PruneMode mode;
     Pass pass;
-    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip"
+    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip", "bpfilter"...
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -72,6 +72,13 @@ std::vector<Case> all_cases() {
         }
     for (int s : {0, 1, 2, 4})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, PruneMode::SubStructured, p, "noskip"});
+    // Filter-oriented BP (FF's clusters, per-group dO lines, cross-group sums into FP32 partials):
+    // every shape and mode, and without DBL, with the crossbar, without skipping.
+    for (int s = 0; s < int(std::size(kShapes)); ++s)
+        for (PruneMode m : modes) v.push_back({s, m, Pass::BP, "bpfilter"});
+    for (int s : {1, 2, 6})
+        for (const char* var : {"bpfilter_nodbl", "bpfilter_crossbar", "bpfilter_noreorder", "bpfilter_noskip"})
+            v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, Pass::BP, var});
     return v;
 }
 
@@ -84,11 +91,13 @@ TEST_P(Functional, MatchesEigenReference) {
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
     const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
-    if (has("crossbar") || has("fast") || has("decoupled")) cfg.simulation.engine = "fast";
+    if (has("crossbar") || has("fast") || has("decoupled") || has("bpfilter")) cfg.simulation.engine = "fast";
+    if (has("bpfilter")) cfg.pe_array.bp_orientation = "filter";
+    if (has("noreorder")) cfg.reorder_unit.enabled = false;
     if (has("crossbar")) cfg.compaction.routing = "crossbar";
     if (has("decoupled")) cfg.pe_array.group_sync = "decoupled";
     if (has("nodbl")) cfg.dbl.enabled = false;
-    const bool noskip = cs.variant == "noskip";
+    const bool noskip = has("noskip");
     if (noskip) cfg.skip = {false, false, false, false, false, false, false};
     if (cs.variant == "d1") cfg.compaction.segments = 1;
     const Layer l = sh.fc ? fc_layer(sh.K, sh.C, sh.S) : conv_layer(sh.K, sh.C, sh.R, sh.S, sh.H, sh.W, sh.stride, sh.pad);

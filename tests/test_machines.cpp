@@ -190,5 +190,61 @@ TEST(Machines, FusedSgdKeepsTheGradientsOnChip) {
     EXPECT_EQ(bytes, "10000 6000");
 }
 
+// Filter-oriented BP (pe_array.bp_orientation = filter) on a dense layer with fewer input channels
+// than groups: K = 16, C = 4, 3x3, pad 1, 8x8 (dI and dO 8x8: one 64-position window of 8 rows, four
+// segments of 2 rows). Every (r, s) leaves 7 or 8 valid rows and columns: every segment of some step
+// holds 14-16 valid positions -> ceil(16 / 4 lanes) = 4 cycles per step, in either orientation.
+//   channel: one cluster of the 4 channels (12 groups idle), lines (k, r) 16 x 3, 3 positions each:
+//     144 steps x 4 = 576 cycles; a weight word per step (4 weights, one 256-bit word): 144 reads;
+//     the window's 4 x 64 FP16 results: 16 words written.
+//   filter: one cluster of the 16 filters, lines (c, r) 4 x 3, 3 positions: 36 steps x 4 = 144
+//     cycles; 36 weight words. The groups' line stores: 16 filters x 3 rows x 5 words (8 output rows
+//     x (8 + 2) x 16 bit = 1280 bit) = 240, the same words as channel's 48 lines x 5. Per input
+//     channel the adder tree sums 16 partials at 64 positions (15 x 64 adds) and writes 64 FP32 =
+//     8 words (the first and only cluster: no read); the drain reads the 4 x 8 words.
+//   Timeline of the filter tile: mask load 3 (16 x 12 x 3 bits = 9 words, 4 per cycle), command at
+//   0, first issue at 4; the line stores' 240 words occupy the 8 banks 30 cycles from 5, answer at
+//   36 (read latency 1): steps start at 36 + 4i; the last (i = 35) at 176 ends at 179, its products
+//   accumulate after 4 stages + 1 + 3 multiplier + 4 adder-tree stages (191), its channel's partial
+//   writes at 192 (one bank cycle), acknowledged at 194: the tile's wall.
+TEST(Machines, FilterOrientedBpFillsTheGroupsOfANarrowLayer) {
+    const Layer l = conv_layer(16, 4, 3, 3, 8, 8, 1, 1);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 11);
+    ChipConfig chan = fast_config(), filt = fast_config();
+    filt.pe_array.bp_orientation = "filter";
+    const nlohmann::json a = run_json(chan, l, w, Pass::BP);
+    const nlohmann::json b = run_json(filt, l, w, Pass::BP);
+    const int64_t products = 16 * 4 * 22 * 22;  // (7 + 8 + 7) valid rows x columns per (k, c)
+    EXPECT_EQ(a["valid_macs"], products);
+    EXPECT_EQ(b["valid_macs"], products);
+    EXPECT_EQ(a["compute_cycles"], 576);
+    EXPECT_EQ(b["compute_cycles"], 144);
+    EXPECT_EQ(a["steps"], 144);
+    EXPECT_EQ(b["steps"], 36);
+    EXPECT_EQ(a["wbuf_reads"], 144);
+    EXPECT_EQ(b["wbuf_reads"], 36);
+    EXPECT_EQ(a["abuf_reads"], 240);
+    EXPECT_EQ(b["abuf_reads"], 240);
+    EXPECT_EQ(a["obuf_writes"], 16);
+    EXPECT_EQ(b["obuf_writes"], 4 * 8);
+    EXPECT_EQ(b["obuf_reads"], 4 * 8);
+    EXPECT_EQ(b["adder_tree_adds"], 15 * 64 * 4);
+    EXPECT_EQ(b["cycles"].get<int64_t>() - b["stall_dram_cycles"].get<int64_t>(), 194);
+}
+
+// Two clusters of filters (K = 32): the second cluster's channel partials are read-modify-writes
+// (4 x 8 words read, 4 x 8 written), the first cluster's plain writes; the drain reads 32 words.
+TEST(Machines, FilterOrientedBpAccumulatesClustersInTheOutputBuffer) {
+    const Layer l = conv_layer(32, 4, 3, 3, 8, 8, 1, 1);
+    const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 12);
+    ChipConfig filt = fast_config();
+    filt.pe_array.bp_orientation = "filter";
+    const nlohmann::json b = run_json(filt, l, w, Pass::BP);
+    EXPECT_EQ(b["compute_cycles"], 2 * 144);
+    EXPECT_EQ(b["obuf_writes"], 2 * 4 * 8);
+    EXPECT_EQ(b["obuf_reads"], 4 * 8 + 4 * 8);
+    EXPECT_EQ(b["valid_macs"], 32 * 4 * 22 * 22);
+}
+
 }  // namespace
 }  // namespace swpu::test

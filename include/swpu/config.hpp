@@ -44,6 +44,8 @@ struct ChipConfig {
         int input_fifo_depth = 2;     // lane-packet FIFO between the network and the array
         std::string group_sync = "lockstep";  // "lockstep" or "decoupled" (per-group operand FIFOs)
         int group_fifo_depth = 4;     // decoupled: lines a group's operand FIFO holds
+        std::string bp_orientation = "channel";  // BP: groups hold input channels ("channel") or FF's filters ("filter")
+        int bp_line_sets = 2;         // filter-oriented BP: windows of dO rows a group's line store holds
     } pe_array;
     struct Compaction {
         int window = 64;
@@ -178,6 +180,8 @@ struct ChipConfig {
     bool decoupled() const { return pe_array.group_sync == "decoupled"; }
     // Decoupled groups with crossbars: weights stored element-compressed (value + index words).
     bool element_indexed() const { return decoupled() && compaction.routing == "crossbar"; }
+    // BP keeps FF's filter clusters: per-group output-gradient lines, a cross-group reduction per input channel.
+    bool bp_filter() const { return pe_array.bp_orientation == "filter"; }
     SyntheticParams synthetic_params() const;
 
     nlohmann::json to_json() const;  // the effective configuration, every field

@@ -49,7 +49,9 @@ public:
     // Loads the cluster: items[g] is the item held by group g (-1 = idle group in a layer's last
     // cluster). `mask` is in the groups' orientation, rows [item][x][r]: the layer's mask for FF/WG
     // (items are filters), its transpose for BP (items are input channels).
-    void load_cluster(const WeightMask& mask, const std::vector<int>& items, Counters& k);
+    // Only rows x in [x0, x1) are read (x1 < 0: all); the others read as pruned (filter-oriented BP
+    // loads the lines of its tile's block of input channels).
+    void load_cluster(const WeightMask& mask, const std::vector<int>& items, Counters& k, int x0 = 0, int x1 = -1);
     // Cycles the clocked controller spends reading the mask words of one cluster load.
     int64_t mask_load_cycles(int64_t mask_words) const {
         return (mask_words + m_words_per_cycle - 1) / m_words_per_cycle;

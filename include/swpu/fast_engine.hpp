@@ -49,6 +49,10 @@ private:
     int64_t run_tile_decoupled(const Tile& t, Counters& k, CycleProbe* probe);
     template <bool Xbar, bool Reduce, bool Functional>
     int64_t decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe);
+    // Filter-oriented BP (src/fast_engine_bp_filter.cpp): FF's clusters, per-group operand lines,
+    // a cross-group sum per input channel into FP32 partials in the output buffer.
+    template <bool Functional>
+    int64_t run_tile_bp_filter(const Tile& t, Counters& k, CycleProbe* probe);
 
     const PassPlan& m_plan;
     const ChipConfig& m_cfg;
@@ -59,7 +63,8 @@ private:
     std::vector<uint16_t> m_cost_hops;
     std::vector<int> m_lane_pos;
     CompactionNetwork::ReversePaths m_reverse;
-    int m_loaded_cluster = -1;
+    int64_t m_loaded_cluster = -1;        // cluster (and block of mask rows) in the DBL controller
+    std::vector<uint8_t> m_partial_valid;  // filter-oriented BP: [window - w_begin][channel] partial written
     int64_t m_tile_wall = 0;
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct Tile {
     int64_t load_bytes = 0;   // DRAM -> buffers before the tile can start
     int64_t store_bytes = 0;  // buffers -> DRAM after the tile
     int64_t wbuf_fill_accesses = 0, abuf_fill_accesses = 0, obuf_drain_accesses = 0;
+    // Filter-oriented BP: the block of input channels whose partial dI the output buffer holds, and
+    // whether the tile is the block's last cluster (the partials are final and leave for DRAM).
+    int x_begin = 0, x_end = 0;
+    bool last_of_block = true;
 };
 
 class PassPlan {
@@ -54,6 +59,10 @@ public:
     int kernel_s() const { return m_g.S; }
     int kernel_r() const { return m_g.R; }
     int items() const { return m_g.Gd; }
+    // Filter-oriented BP (pe_array.bp_orientation = filter): clusters of FF's filters, lines (c, r)
+    // of the mask, each group's operand its own filter's output-gradient rows.
+    bool bp_filter() const { return m_bp_filter; }
+    int cluster_item_count() const { return m_items; }
     // Operand valid bits of window w at line (x*R + r) and kernel position s.
     uint64_t valid(int w, int line, int s) const { return m_valid[(size_t(w) * m_lines + line) * m_g.S + s]; }
     // WG: output-gradient valid bits of window w for item (filter) `item`.
@@ -69,6 +78,7 @@ public:
     float source_value(int w, int pos, int x, int r, int s) const;
     float grad_value(int w, int pos, int item) const;
     float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
+    float& grad_in_at(int w, int pos, int channel) const;     // BP: dI of input channel `channel` at a window position
     // FF/BP: the window's results from accumulator set `set` of the PE array into the layer values.
     void store_window(int w, const std::vector<int>& items, const PeArray& pe, int set) const;
 
@@ -88,7 +98,10 @@ private:
     void build_tiles();
     uint64_t source_bits(int n, int x, int srow, int off, int j0, int len) const;
     void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
-    int64_t weight_bytes_for(const std::vector<int>& items) const;
+    void build_tiles_bp_filter(const std::vector<std::pair<int, int>>& bands, bool act_resident,
+                               const std::function<void(int, int, int64_t&, int64_t&)>& input_bytes);
+    // DRAM bytes of the cluster's weights of mask rows x in [x0, x1) (x1 < 0: all).
+    int64_t weight_bytes_for(const std::vector<int>& items, int x0 = 0, int x1 = -1) const;
 
     const ChipConfig& m_cfg;
     const Layer& m_layer;
@@ -112,6 +125,9 @@ private:
     Geometry m_g;
     int m_G, m_L, m_Nw;
     int m_windows = 0, m_clusters = 0, m_lines = 0;
+    bool m_bp_filter = false;
+    int m_items = 0;   // what the clusters partition: Gd, or K for filter-oriented BP
+    int m_mask_x = 0;  // rows x of the group mask per item (Rd, or C for filter-oriented BP)
     // Source bitmap: phase-decimated rows (stride > 1) of the operand the groups share.
     Bitmap4D m_src_storage;               // BP: zero-inserted output gradients
     const Bitmap4D* m_src = nullptr;
