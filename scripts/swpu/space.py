@@ -72,6 +72,9 @@ PARAMS = [
     Param("pe_array.group_sync", ["lockstep", "decoupled"], "swpu",
           doc="SWPU's group synchronization: lockstep (one shared compaction) or decoupled "
               "(per-group FIFOs and networks)"),
+    Param("pe_array.bp_orientation", ["channel", "filter"], "swpu",
+          doc="what SWPU's groups hold in BP: input channels (the union of G channels' masks) or "
+              "FF's filter clusters (per-group dO rows, a cross-group sum per input channel)"),
     Param("pe_array.group_fifo_depth", [1, 2, 4, 16], "all", quick=[1, 16],
           doc="operand FIFO depth of decoupled groups, in lines (the fine-grained machines; "
               "SWPU when decoupled)"),
