@@ -68,90 +68,45 @@ EnergyBreakdown EnergyModel::of(const Counters& c) const {
     return b;
 }
 
-void EnergyModel::annotate(json& report, const std::vector<LayerPassResult>& results, int64_t total_cycles) const {
-    Counters total;
+EnergyResult EnergyModel::evaluate(const std::vector<LayerPassResult>& results, int64_t total_cycles, int iterations) const {
+    EnergyResult e;
+    e.voltage = m_cfg.chip.voltage;
+    e.clock_mhz = m_cfg.clock_mhz();
+    e.dynamic_scale = m_dyn;
+    e.leakage_scale = m_leak;
+    e.leakage_mw = leakage_mw();
+    e.iterations = std::max(1, iterations);
+    Counters total, conv;
     std::map<std::string, Counters> phase;
+    e.per_entry.reserve(results.size());
     for (const auto& r : results) {
         total += r.c;
         phase[to_string(r.pass)] += r.c;
+        if (r.c.dense_macs > 0) conv += r.c;  // conv and FC passes (vector-unit entries have none)
+        e.per_entry.push_back(of(r.c));
+        const bool conv_pass = r.pass == Pass::FF || r.pass == Pass::BP || r.pass == Pass::WG;
+        const EnergyBreakdown& lb = e.per_entry.back();
+        const double eff = lb.chip_pj > 0 ? 2.0 * double(r.c.dense_macs) / lb.chip_pj : 0.0;
+        if (conv_pass && r.c.dense_macs > 0 && eff > e.best_effective_tflops_per_w) {
+            e.best_effective_tflops_per_w = eff;
+            e.best_layer_pass = r.layer + " " + to_string(r.pass);
+        }
     }
     // The run's wall cycles (not the sum over entries) price the clock tree and leakage.
     Counters wall = total;
     wall.cycles = total_cycles;
-    const EnergyBreakdown b = of(wall);
-    const double seconds = double(total_cycles) / (m_cfg.clock_mhz() * 1e6);
-    const double eff_flops = 2.0 * double(total.dense_macs);
-    const double real_flops = 2.0 * double(total.valid_macs);
-    json e;
-    e["voltage"] = m_cfg.chip.voltage;
-    e["clock_mhz"] = m_cfg.clock_mhz();
-    e["dynamic_scale"] = m_dyn;
-    e["leakage_scale"] = m_leak;
-    e["leakage_mw"] = leakage_mw();
-    json comp = json::object();
-    for (auto& [k, v] : b.component_pj) comp[k] = v * 1e-6;
-    comp["leakage"] = b.leakage_pj * 1e-6;
-    e["per_component_uj"] = comp;
-    e["chip_uj"] = b.chip_pj * 1e-6;
-    e["dram_uj"] = b.dram_pj * 1e-6;
-    e["total_uj"] = (b.chip_pj + b.dram_pj) * 1e-6;
-    e["power_mw"] = seconds > 0 ? b.chip_pj * 1e-12 / seconds * 1e3 : 0.0;
-    e["system_power_mw"] = seconds > 0 ? (b.chip_pj + b.dram_pj) * 1e-12 / seconds * 1e3 : 0.0;
-    e["effective_tflops"] = seconds > 0 ? eff_flops / seconds * 1e-12 : 0.0;
-    e["real_tflops"] = seconds > 0 ? real_flops / seconds * 1e-12 : 0.0;
-    // TFLOPS/W = FLOPs / energy (pJ) since (FLOP/s)/(J/s) = FLOP/J and 1 FLOP/pJ = 1 TFLOPS/W.
-    e["effective_tflops_per_w"] = b.chip_pj > 0 ? eff_flops / b.chip_pj : 0.0;
-    e["real_tflops_per_w"] = b.chip_pj > 0 ? real_flops / b.chip_pj : 0.0;
-    e["system_effective_tflops_per_w"] = (b.chip_pj + b.dram_pj) > 0 ? eff_flops / (b.chip_pj + b.dram_pj) : 0.0;
-    const int iters = report.contains("workload") ? report["workload"]["iterations"].get<int>() : 1;
-    e["chip_uj_per_iteration"] = b.chip_pj * 1e-6 / std::max(1, iters);
-    json ph = json::object();
+    e.run = of(wall);
+    e.seconds = double(total_cycles) / (m_cfg.clock_mhz() * 1e6);
+    e.dense_macs = total.dense_macs;
+    e.valid_macs = total.valid_macs;
     for (auto& [name, c] : phase) {
-        const EnergyBreakdown pb = of(c);
-        ph[name] = {{"chip_uj", pb.chip_pj * 1e-6},
-                    {"dram_uj", pb.dram_pj * 1e-6},
-                    {"effective_tflops_per_w", pb.chip_pj > 0 ? 2.0 * double(c.dense_macs) / pb.chip_pj : 0.0}};
+        e.per_phase[name] = of(c);
+        e.phase_dense_macs[name] = c.dense_macs;
     }
-    e["per_phase"] = ph;
-    // The convolution passes alone (FF + BP + WG on the PE array): the datapath's efficiency.
-    Counters conv;
-    for (const auto& r : results)
-        if (r.c.dense_macs > 0) conv += r.c;  // conv and FC passes (vector-unit entries have none)
-    const EnergyBreakdown cb = of(conv);
-    json cc = json::object();
-    for (auto& [k2, v] : cb.component_pj) cc[k2] = v * 1e-6;
-    cc["leakage"] = cb.leakage_pj * 1e-6;
-    const double conv_s = double(conv.cycles) / (m_cfg.clock_mhz() * 1e6);
-    e["conv"] = {{"chip_uj", cb.chip_pj * 1e-6},
-                 {"dram_uj", cb.dram_pj * 1e-6},
-                 {"cycles", conv.cycles},
-                 {"power_mw", conv_s > 0 ? cb.chip_pj * 1e-12 / conv_s * 1e3 : 0.0},
-                 {"effective_tflops", conv_s > 0 ? 2.0 * double(conv.dense_macs) / conv_s * 1e-12 : 0.0},
-                 {"effective_tflops_per_w", cb.chip_pj > 0 ? 2.0 * double(conv.dense_macs) / cb.chip_pj : 0.0},
-                 {"per_component_uj", cc}};
-    // The best single conv layer-pass of the run.
-    double best = 0;
-    std::string best_name;
-    for (const auto& r : results) {
-        if (!(r.pass == Pass::FF || r.pass == Pass::BP || r.pass == Pass::WG) || r.c.dense_macs == 0) continue;
-        const EnergyBreakdown lb = of(r.c);
-        const double eff = lb.chip_pj > 0 ? 2.0 * double(r.c.dense_macs) / lb.chip_pj : 0.0;
-        if (eff > best) {
-            best = eff;
-            best_name = r.layer + " " + to_string(r.pass);
-        }
-    }
-    e["best_layer_pass"] = {{"name", best_name}, {"effective_tflops_per_w", best}};
-    e["note"] = "chip energy excludes DRAM (reported apart); efficiency counts effective FLOPs = 2 x dense MACs";
-    report["energy"] = e;
-    if (report.contains("layers")) {
-        auto& layers = report["layers"];
-        for (size_t i = 0; i < results.size() && i < layers.size(); ++i) {
-            const EnergyBreakdown lb = of(results[i].c);
-            layers[i]["energy_chip_uj"] = lb.chip_pj * 1e-6;
-            layers[i]["energy_dram_uj"] = lb.dram_pj * 1e-6;
-        }
-    }
+    e.conv = of(conv);
+    e.conv_cycles = conv.cycles;
+    e.conv_dense_macs = conv.dense_macs;
+    return e;
 }
 
 std::string EnergyModel::accelergy_ert_yaml() const {

@@ -303,11 +303,10 @@ int sc_main(int argc, char* argv[]) {
     info.pruning = swpu::to_string(trace.mode);
     info.host_seconds = host_s;
     info.total_cycles = chip.total_cycles();
-    nlohmann::json report = swpu::build_report(cfg, info, chip.results());
-    std::vector<std::pair<std::string, std::string>> files;
     swpu::EnergyModel energy(cfg);
-    energy.annotate(report, chip.results(), chip.total_cycles());
-    swpu::add_energy_scope(report);
+    const swpu::EnergyResult priced = energy.evaluate(chip.results(), chip.total_cycles(), info.iterations);
+    nlohmann::json report = swpu::build_report(cfg, info, chip.results(), &priced);
+    std::vector<std::pair<std::string, std::string>> files;
     {
         swpu::Counters wall;
         for (const auto& r : chip.results()) wall += r.c;

@@ -32,7 +32,8 @@ json derived(const ChipConfig& cfg, const Counters& c) {
 
 }  // namespace
 
-json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results) {
+json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
+                  const EnergyResult* energy) {
     json r;
     r["tool"] = "swpu-sim";
     r["report_version"] = 1;
@@ -67,10 +68,17 @@ json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<
     std::map<std::string, Counters> phase;
     json layers = json::array();
     int unmodeled = 0;
-    for (const auto& res : results) {
+    if (energy && energy->per_entry.size() != results.size())
+        throw std::logic_error("the energy result does not price these results");
+    for (size_t i = 0; i < results.size(); ++i) {
+        const LayerPassResult& res = results[i];
         total += res.c;
         phase[to_string(res.pass)] += res.c;
         json l = derived(cfg, res.c);
+        if (energy) {
+            l["energy_chip_uj"] = energy->per_entry[i].chip_pj * 1e-6;
+            l["energy_dram_uj"] = energy->per_entry[i].dram_pj * 1e-6;
+        }
         l["iteration"] = res.iteration;
         l["layer"] = res.layer;
         l["op"] = res.op;
@@ -95,6 +103,7 @@ json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<
     json ph = json::object();
     for (auto& [name, c] : phase) ph[name] = derived(cfg, c);
     r["per_phase"] = ph;
+    if (energy) r["energy"] = energy_json(*energy);
     r["layers"] = layers;
     return r;
 }
@@ -117,14 +126,16 @@ std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>
     return o.str();
 }
 
-void add_energy_scope(json& report) {
-    if (!report.contains("energy")) return;
+namespace {
+
+// What each energy figure covers (chip or chip + DRAM; whole run or conv passes).
+json energy_scope() {
     const std::string chip = "chip: PE array, buffers, interconnect, vector and reorder units, control, clock and leakage; "
                              "no DRAM";
     const std::string sys = "system: chip + DRAM";
     const std::string run = "whole run: every pass and vector-unit op of every iteration";
     const std::string conv = "conv passes: FF + BP + WG of the conv and FC layers only";
-    report["energy"]["scope"] = {
+    return {
         {"chip_uj", chip + "; " + run},
         {"dram_uj", "DRAM only; " + run},
         {"total_uj", sys + "; " + run},
@@ -136,6 +147,61 @@ void add_energy_scope(json& report) {
         {"conv.power_mw", chip + "; " + conv},
         {"conv.effective_tflops_per_w", chip + "; " + conv + "; the figure the paper's peak (126.04 TFLOPS/W) is compared with"},
     };
+}
+
+json components_uj(const EnergyBreakdown& b) {
+    json comp = json::object();
+    for (auto& [k, v] : b.component_pj) comp[k] = v * 1e-6;
+    comp["leakage"] = b.leakage_pj * 1e-6;
+    return comp;
+}
+
+// TFLOPS/W = FLOPs / energy (pJ), since (FLOP/s) / (J/s) = FLOP/J and 1 FLOP/pJ = 1 TFLOPS/W.
+double per_pj(double flops, double pj) { return pj > 0 ? flops / pj : 0.0; }
+
+}  // namespace
+
+json energy_json(const EnergyResult& e) {
+    const EnergyBreakdown& b = e.run;
+    const double eff_flops = 2.0 * double(e.dense_macs), real_flops = 2.0 * double(e.valid_macs);
+    const double s = e.seconds;
+    json j;
+    j["voltage"] = e.voltage;
+    j["clock_mhz"] = e.clock_mhz;
+    j["dynamic_scale"] = e.dynamic_scale;
+    j["leakage_scale"] = e.leakage_scale;
+    j["leakage_mw"] = e.leakage_mw;
+    j["per_component_uj"] = components_uj(b);
+    j["chip_uj"] = b.chip_pj * 1e-6;
+    j["dram_uj"] = b.dram_pj * 1e-6;
+    j["total_uj"] = (b.chip_pj + b.dram_pj) * 1e-6;
+    j["power_mw"] = s > 0 ? b.chip_pj * 1e-12 / s * 1e3 : 0.0;
+    j["system_power_mw"] = s > 0 ? (b.chip_pj + b.dram_pj) * 1e-12 / s * 1e3 : 0.0;
+    j["effective_tflops"] = s > 0 ? eff_flops / s * 1e-12 : 0.0;
+    j["real_tflops"] = s > 0 ? real_flops / s * 1e-12 : 0.0;
+    j["effective_tflops_per_w"] = per_pj(eff_flops, b.chip_pj);
+    j["real_tflops_per_w"] = per_pj(real_flops, b.chip_pj);
+    j["system_effective_tflops_per_w"] = per_pj(eff_flops, b.chip_pj + b.dram_pj);
+    j["chip_uj_per_iteration"] = b.chip_pj * 1e-6 / e.iterations;
+    json ph = json::object();
+    for (const auto& [name, pb] : e.per_phase)
+        ph[name] = {{"chip_uj", pb.chip_pj * 1e-6},
+                    {"dram_uj", pb.dram_pj * 1e-6},
+                    {"effective_tflops_per_w", per_pj(2.0 * double(e.phase_dense_macs.at(name)), pb.chip_pj)}};
+    j["per_phase"] = ph;
+    const double conv_s = double(e.conv_cycles) / (e.clock_mhz * 1e6);
+    const double conv_flops = 2.0 * double(e.conv_dense_macs);
+    j["conv"] = {{"chip_uj", e.conv.chip_pj * 1e-6},
+                 {"dram_uj", e.conv.dram_pj * 1e-6},
+                 {"cycles", e.conv_cycles},
+                 {"power_mw", conv_s > 0 ? e.conv.chip_pj * 1e-12 / conv_s * 1e3 : 0.0},
+                 {"effective_tflops", conv_s > 0 ? conv_flops / conv_s * 1e-12 : 0.0},
+                 {"effective_tflops_per_w", per_pj(conv_flops, e.conv.chip_pj)},
+                 {"per_component_uj", components_uj(e.conv)}};
+    j["best_layer_pass"] = {{"name", e.best_layer_pass}, {"effective_tflops_per_w", e.best_effective_tflops_per_w}};
+    j["note"] = "chip energy excludes DRAM (reported apart); efficiency counts effective FLOPs = 2 x dense MACs";
+    j["scope"] = energy_scope();
+    return j;
 }
 
 std::string summary_text(const json& r) {

@@ -21,6 +21,25 @@ struct EnergyBreakdown {
     double dram_pj = 0;  // off-chip
 };
 
+// The priced run: every energy figure a report shows, computed once by EnergyModel::evaluate and
+// rendered by the report (report.hpp, energy_json).
+struct EnergyResult {
+    double voltage = 0, clock_mhz = 0, dynamic_scale = 1, leakage_scale = 1, leakage_mw = 0;
+    int iterations = 1;
+    // Whole run, priced at its wall cycles (clock tree and leakage run for the whole time).
+    EnergyBreakdown run;
+    double seconds = 0;
+    int64_t dense_macs = 0, valid_macs = 0;
+    std::map<std::string, EnergyBreakdown> per_phase;   // FF, BP, WG, other
+    std::map<std::string, int64_t> phase_dense_macs;
+    // The convolution passes alone (FF + BP + WG of the conv and FC layers): the datapath's efficiency.
+    EnergyBreakdown conv;
+    int64_t conv_cycles = 0, conv_dense_macs = 0;
+    std::string best_layer_pass;  // the most efficient single conv layer-pass
+    double best_effective_tflops_per_w = 0;
+    std::vector<EnergyBreakdown> per_entry;  // one per result, in the results' order
+};
+
 class EnergyModel {
 public:
     explicit EnergyModel(const ChipConfig& cfg);
@@ -30,8 +49,8 @@ public:
     double leakage_mw() const;                        // at the run's voltage, calibrated
 
     EnergyBreakdown of(const Counters& c) const;
-    // Adds "energy" (totals, per component, per phase, efficiency) and per-layer energy to a report.
-    void annotate(nlohmann::json& report, const std::vector<LayerPassResult>& results, int64_t total_cycles) const;
+    // Prices a run: its results, its wall cycles and the number of training iterations it ran.
+    EnergyResult evaluate(const std::vector<LayerPassResult>& results, int64_t total_cycles, int iterations) const;
     // Accelergy-style files: energy reference table and action counts.
     std::string accelergy_ert_yaml() const;
     std::string accelergy_action_counts_yaml(const std::vector<LayerPassResult>& results) const;

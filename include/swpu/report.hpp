@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "swpu/config.hpp"
+#include "swpu/energy.hpp"
 #include "swpu/stats.hpp"
 #include "swpu/workload.hpp"
 
@@ -24,10 +25,13 @@ struct RunInfo {
     int64_t total_cycles = 0;
 };
 
-nlohmann::json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results);
+// With an energy result (EnergyModel::evaluate of the same results), the report holds its "energy"
+// block and each entry's energy.
+nlohmann::json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
+                            const EnergyResult* energy = nullptr);
 std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>& results);
-// Adds energy.scope: what each energy figure covers (chip or chip + DRAM; whole run or conv passes).
-void add_energy_scope(nlohmann::json& report);
+// The report's "energy" block: every figure with its scope (chip or chip + DRAM; whole run or conv passes).
+nlohmann::json energy_json(const EnergyResult& energy);
 std::string summary_text(const nlohmann::json& report);
 
 // Writes every (name, content) pair into dir atomically: all temporary files first, then renames.
