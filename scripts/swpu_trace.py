@@ -1,5 +1,5 @@
 #!/usr/bin/env -S /usr/bin/python3
-"""Checks a swpu-sim sparse training trace (format v1, docs/trace-format.md). NumPy only, so a
+"""Checks a swpu-sim sparse training trace (format v1 or v2, docs/trace-format.md). NumPy only, so a
 trace can be inspected without PyTorch:
 
     /usr/bin/python3 scripts/swpu_trace.py check configs/traces/resnet18-cifar-digits-substructured
@@ -19,7 +19,7 @@ def main(argv=None):
     import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("check", help="check a trace directory against format v1")
+    c = sub.add_parser("check", help="check a trace directory against format v1 or v2 (with its recorded tensors)")
     c.add_argument("trace_dir")
     c.add_argument("--quick", action="store_true", help="check file existence only, not contents")
     a = p.parse_args(argv)
@@ -32,8 +32,8 @@ def main(argv=None):
         print("%s: %d problem(s)" % (a.trace_dir, len(problems)))
         return 1
     m = load_manifest(a.trace_dir)
-    print("%s: valid swpu-trace v1, %s width %g, mode %s, batch %d, %d iteration(s)"
-          % (a.trace_dir, m["network"]["name"], m["network"]["width"], m["pruning"]["mode"],
+    print("%s: valid swpu-trace v%d, %s width %g, mode %s, batch %d, %d iteration(s)"
+          % (a.trace_dir, m["version"], m["network"]["name"], m["network"]["width"], m["pruning"]["mode"],
              m["batch"], len(m["iterations"])))
     return 0
 

@@ -19,6 +19,8 @@ from .files import write_atomic
 
 FORMAT = "swpu-trace"
 VERSION = 1
+VERSIONS = (1, 2)  # 2: iterations may hold recorded FP16 tensors (docs/trace-format.md)
+TENSOR_KEYS = ("weight", "input", "output_grad")
 MODES = ("dense", "structured", "unstructured", "shape-only", "line-only", "sub-structured")
 GROUP_MASK_MODES = ("dense", "structured", "shape-only", "line-only", "sub-structured")
 
@@ -206,6 +208,8 @@ KNOWN_KEYS = {
     "iteration": {"index", "loss", "accuracy", "mask_update", "layers"},
     "entry": {"line_mask", "shape_mask", "element_mask", "input_nonzero", "input_density",
               "output_grad_nonzero", "output_grad_density"},
+    "entry_v2": {"line_mask", "shape_mask", "element_mask", "input_nonzero", "input_density",
+                 "output_grad_nonzero", "output_grad_density"} | set(TENSOR_KEYS),
     "file": {"file", "shape"},
 }
 
@@ -229,7 +233,7 @@ def _unknown_keys(m):
             continue
         check(it, "iteration", "iterations[%d]" % i)
         for name, e in (it.get("layers") or {}).items():
-            check(e, "entry", "iterations[%d].layers.%s" % (i, name))
+            check(e, "entry_v2" if m.get("version") == 2 else "entry", "iterations[%d].layers.%s" % (i, name))
             for key, v in (e.items() if isinstance(e, dict) else []):
                 if not key.endswith("density"):
                     check(v, "file", "iterations[%d].layers.%s.%s" % (i, name, key))
@@ -237,7 +241,7 @@ def _unknown_keys(m):
 
 
 def check_trace(trace_dir, load_bitmaps=True):
-    """Check a trace directory against format v1; return a list of problems (empty if valid).
+    """Check a trace directory against format v1 or v2; return a list of problems (empty if valid).
 
     Checks the header, the layer table against the built-in network, every file's existence,
     path, dtype and packed length, the mask kinds allowed by the pruning mode, and (with
@@ -253,9 +257,9 @@ def check_trace(trace_dir, load_bitmaps=True):
     if not isinstance(m, dict):
         return ["manifest.json: the manifest must be a JSON object"]
     problems += _unknown_keys(m)
-    if m.get("format") != FORMAT or m.get("version") != VERSION:
-        problems.append("format/version is %r/%r, expected %r/%r"
-                        % (m.get("format"), m.get("version"), FORMAT, VERSION))
+    if m.get("format") != FORMAT or m.get("version") not in VERSIONS:
+        problems.append("format/version is %r/%r, expected %r/1 or 2"
+                        % (m.get("format"), m.get("version"), FORMAT))
     try:
         expected = network_layers(m["network"])
     except (KeyError, ValueError, TypeError) as e:
@@ -320,7 +324,60 @@ def check_trace(trace_dir, load_bitmaps=True):
                     problems.append("%s/%s: %s: %s" % (where, name, key, err))
             problems += ["%s/%s: %s" % (where, name, p)
                          for p in _mask_structure_problems(layer, mode, bits)]
+            if load_bitmaps:
+                problems += ["%s/%s: %s" % (where, name, p)
+                             for p in _tensor_problems(trace_dir, layer, batch, e, bits)]
     return problems
+
+
+def tensor_shapes(layer, batch):
+    """{key: shape} of the recorded tensors of a manifest layer entry (format v2)."""
+    ashape, gshape = activation_shapes(layer, batch)
+    if layer["type"] == "conv":
+        k, c, r = layer["out_channels"], layer["in_channels"], layer["kernel"]
+        return {"weight": [k, c, r, r], "input": ashape, "output_grad": gshape}
+    return {"weight": [layer["out_features"], layer["in_features"]], "input": ashape, "output_grad": gshape}
+
+
+def read_tensor(trace_dir, entry):
+    """A recorded tensor {"file", "shape"}: a C-order float16 .npy array of exactly that shape."""
+    a = np.load(_safe_path(trace_dir, entry["file"]), allow_pickle=False)
+    if a.dtype != np.dtype("<f2"):
+        raise ValueError("%s: dtype %s, expected float16 ('<f2')" % (entry["file"], a.dtype))
+    if list(a.shape) != [int(d) for d in entry["shape"]]:
+        raise ValueError("%s: array shape %s, expected %s" % (entry["file"], list(a.shape), entry["shape"]))
+    if not a.flags["C_CONTIGUOUS"]:
+        raise ValueError("%s: not in C order" % entry["file"])
+    return a
+
+
+def _tensor_problems(trace_dir, layer, batch, e, bits):
+    """Problems of a v2 entry's recorded tensors: shapes, dtype, finiteness, and values non-zero
+    only where the bitmap says so (the rules of swpu-sim's loader, docs/trace-format.md)."""
+    out = []
+    shapes = tensor_shapes(layer, batch)
+    bitmap_of = {"input": "input_nonzero", "output_grad": "output_grad_nonzero"}
+    for key in TENSOR_KEYS:
+        if key not in e:
+            continue
+        entry = e[key]
+        if list(entry.get("shape", [])) != shapes[key]:
+            out.append("%s shape %s, expected %s" % (key, entry.get("shape"), shapes[key]))
+            continue
+        try:
+            a = read_tensor(trace_dir, entry)
+        except (OSError, ValueError) as err:
+            out.append("%s: %s" % (key, err))
+            continue
+        if not np.isfinite(a).all():
+            out.append("%s: a value is not finite (inf or NaN)" % key)
+        if key in bitmap_of:
+            bm = bitmap_of[key]
+            if bm not in e:
+                out.append("%s needs %s (a density is not enough)" % (key, bm))
+            elif bm in bits and ((a != 0) & ~bits[bm]).any():
+                out.append("%s: a non-zero value where %s is 0" % (key, bm))
+    return out
 
 
 def _mask_structure_problems(layer, mode, bits):

@@ -67,3 +67,71 @@ def test_optional_keys_may_be_omitted(trace):
     del m["source"]
     rewrite(trace, m)
     assert swpu_trace.check_trace(trace, load_bitmaps=False) == []
+
+
+# Format v2: recorded FP16 tensors (docs/trace-format.md, "Version 2"), checked by the loader's rules.
+TENSORS = os.path.join(SCRIPTS, "..", "tests", "data", "resnet18-cifar-digits-tensors")
+
+
+@pytest.fixture
+def v2(tmp_path):
+    d = str(tmp_path / "v2")
+    shutil.copytree(TENSORS, d)
+    return d
+
+
+def _tensor_entry(d, key="input"):
+    m = swpu_trace.load_manifest(d)
+    for name, e in m["iterations"][0]["layers"].items():
+        if key in e:
+            return m, name, e
+    raise AssertionError("the bundled v2 trace records no %s" % key)
+
+
+def test_the_bundled_v2_trace_is_valid(v2):
+    assert swpu_trace.check_trace(v2) == []
+    assert swpu_trace.main(["check", v2]) == 0
+
+
+def test_tensor_keys_are_unknown_in_a_v1_manifest(v2):
+    m = swpu_trace.load_manifest(v2)
+    m["version"] = 1
+    rewrite(v2, m)
+    problems = swpu_trace.check_trace(v2)
+    assert any("unknown field 'input'" in p for p in problems), problems
+
+
+def test_a_non_zero_value_where_the_bitmap_is_zero(v2):
+    import numpy as np
+    from swpu.trace_format import read_bitmap
+    m = swpu_trace.load_manifest(v2)
+    for name, e in m["iterations"][0]["layers"].items():
+        if "input" in e and not read_bitmap(v2, e["input_nonzero"]).all():
+            break
+    else:
+        raise AssertionError("no recorded input with a zero to corrupt")
+    bits = read_bitmap(v2, e["input_nonzero"])
+    path = os.path.join(v2, e["input"]["file"])
+    a = np.load(path)
+    a[tuple(np.argwhere(~bits)[0])] = np.float16(1.5)
+    np.save(path, a)
+    assert swpu_trace.check_trace(v2) == \
+        ["iteration %s/%s: input: a non-zero value where input_nonzero is 0" % (m["iterations"][0]["index"], name)]
+
+
+@pytest.mark.parametrize("damage", ["float32", "transposed", "nan"])
+def test_a_broken_tensor_file(v2, damage):
+    import numpy as np
+    m, name, e = _tensor_entry(v2, "weight")
+    path = os.path.join(v2, e["weight"]["file"])
+    a = np.load(path)
+    if damage == "float32":
+        a = a.astype(np.float32)
+    elif damage == "transposed":
+        a = np.ascontiguousarray(a.reshape(a.shape[0], -1).T)
+    else:
+        a.flat[0] = np.float16("nan")
+    np.save(path, a)
+    problems = swpu_trace.check_trace(v2)
+    want = {"float32": "dtype float32", "transposed": "array shape", "nan": "not finite"}[damage]
+    assert any(want in p and name in p and "weight" in p for p in problems), problems
