@@ -36,15 +36,15 @@ int sc_main(int argc, char* argv[]) {
     cfg.simulation.engine = engine;
     if (functional) cfg.simulation.mode = "functional";
     swpu::Trace trace;
-    swpu::SyntheticParams p = cfg.synthetic_params();
+    swpu::WorkloadParams p = cfg.workload;
     const auto g0 = std::chrono::steady_clock::now();
     if (scenario == "layer") {
         p.batch = 4;
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"));
+        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"), cfg.simulation.seed);
     } else if (scenario == "cifar") {
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"));
+        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"), cfg.simulation.seed);
     } else if (scenario == "imagenet") {
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-imagenet"));
+        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-imagenet"), cfg.simulation.seed);
     } else {
         std::fprintf(stderr, "bench_sim: unknown scenario '%s' (layer, cifar, imagenet)\n", scenario.c_str());
         return 2;

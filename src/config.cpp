@@ -439,28 +439,6 @@ double ChipConfig::f_max_mhz(double v) const {
     return chip.f_max_mhz_at_vnom * g(v) / g(chip.v_nom);
 }
 
-SyntheticParams ChipConfig::synthetic_params() const {
-    SyntheticParams p;
-    p.network = workload.network;
-    p.batch = workload.batch;
-    p.iterations = workload.iterations;
-    p.update_interval = workload.update_interval;
-    parse_prune_mode(workload.pruning, p.mode);
-    p.weight_sparsity = workload.weight_sparsity;
-    p.shape_fraction = workload.shape_fraction;
-    p.line_families = workload.line_families;
-    p.family_flip = workload.family_flip;
-    p.mask_churn = workload.mask_churn;
-    p.shape_churn = workload.shape_churn;
-    p.shape_row_exponent = workload.shape_row_exponent;
-    p.prune_first_layer = workload.prune_first_layer;
-    p.input_density = workload.input_density;
-    p.grad_density = workload.grad_density;
-    p.fc_block = workload.fc_block;
-    p.seed = simulation.seed;
-    return p;
-}
-
 nlohmann::json ChipConfig::to_json() const {
     json out = json::object();
     for (const auto& f : schema()) {

@@ -184,7 +184,7 @@ int sc_main(int argc, char* argv[]) {
                                                                    uint64_t(cfg.limits.trace_memory_mib) << 20);
             if (!too_large.empty())
                 return bad_input("config error: " + cfg.source_file + ": workload: synthetic " + too_large);
-            trace = swpu::make_synthetic_trace(cfg.synthetic_params(), net);
+            trace = swpu::make_synthetic_trace(cfg.workload, net, cfg.simulation.seed);
         }
     } catch (const swpu::TraceError& e) {
         return bad_input(e.message());

@@ -219,7 +219,7 @@ void swap_row_bits(std::vector<uint64_t>& rows, const std::vector<uint64_t>& val
     }
 }
 
-WeightMask make_mask(const Layer& L, PruneMode mode, double d, const SyntheticParams& p, Rng& rng,
+WeightMask make_mask(const Layer& L, PruneMode mode, double d, const WorkloadParams& p, Rng& rng,
                      MaskState& st) {
     WeightMask m;
     m.resize(L.K, L.C, L.R, L.S, false);
@@ -334,7 +334,7 @@ void fill_channels(Bitmap4D& b, double d, Rng& rng) {
 // the kept ones swapped for pruned ones (per granularity: filters for structured conv layers,
 // shape groups, then lines re-balanced to the target; elements for unstructured). Line families
 // stay: most of each filter's lines are untouched.
-WeightMask evolve_mask(const Layer& L, PruneMode mode, double d, const SyntheticParams& p, Rng& rng,
+WeightMask evolve_mask(const Layer& L, PruneMode mode, double d, const WorkloadParams& p, Rng& rng,
                        MaskState& st) {
     const int K = L.K, C = L.C, R = L.R, S = L.S;
     const int J = C * R;
@@ -395,8 +395,9 @@ WeightMask evolve_mask(const Layer& L, PruneMode mode, double d, const Synthetic
 }
 
 
-void validate(const SyntheticParams& p) {
+void validate(const WorkloadParams& p) {
     auto bad = [](const std::string& what) { throw std::invalid_argument("synthetic workload: " + what); };
+    (void)p.mode();  // a known pruning mode
     if (p.batch < 1 || p.batch > 65536) bad("batch must be in [1, 65536], got " + std::to_string(p.batch));
     if (p.iterations < 1 || p.iterations > 1000000)
         bad("iterations must be in [1, 1000000], got " + std::to_string(p.iterations));
@@ -491,17 +492,23 @@ double synthetic_default_grad_density(const Network& net, int layer) {
     return f != kGradDensity.end() ? f->second : 1.0;
 }
 
-Trace make_synthetic_trace(const SyntheticParams& p) {
-    validate(p);
-    return make_synthetic_trace(p, build_network(p.network, 1.0, -1, -1, -1, p.fc_block));
+PruneMode WorkloadParams::mode() const {
+    PruneMode m;
+    if (!parse_prune_mode(pruning, m)) throw std::invalid_argument("synthetic workload: unknown pruning mode '" + pruning + "'");
+    return m;
 }
 
-Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
+Trace make_synthetic_trace(const WorkloadParams& p, uint64_t seed) {
+    validate(p);
+    return make_synthetic_trace(p, build_network(p.network, p.width, -1, -1, -1, p.fc_block), seed);
+}
+
+Trace make_synthetic_trace(const WorkloadParams& p, const Network& net, uint64_t seed) {
     validate(p);
     Trace t;
     t.net = net;
     t.batch = p.batch;
-    t.mode = p.mode;
+    t.mode = p.mode();
     t.source = "built-in synthetic";
     const std::vector<int> wl = net.weighted_layers();
     const double density = 1.0 - p.weight_sparsity;
@@ -519,9 +526,9 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
             const uint64_t epoch = uint64_t(i / p.update_interval);
             for (size_t w = 0; w < wl.size(); ++w) {
                 const Layer& L = net.layers[size_t(wl[w])];
-                Rng rng(derive_seed(p.seed, kStreamMask, epoch, w));
+                Rng rng(derive_seed(seed, kStreamMask, epoch, w));
                 const bool first = w == 0 && !p.prune_first_layer;
-                const PruneMode mode = first ? PruneMode::Dense : p.mode;
+                const PruneMode mode = first ? PruneMode::Dense : t.mode;
                 masks[w] = epoch == 0 ? make_mask(L, mode, density, p, rng, states[w])
                                       : evolve_mask(L, mode, density, p, rng, states[w]);
             }
@@ -542,7 +549,7 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
             // The network's input image stays dense: input_density is the layers' activations'.
             const double d = producer >= 0 && p.input_density >= 0 ? p.input_density
                                                                    : synthetic_default_density(net, producer);
-            fill_bernoulli(b, d, derive_seed(p.seed, kStreamAct, uint64_t(i), uint64_t(producer + 1)));
+            fill_bernoulli(b, d, derive_seed(seed, kStreamAct, uint64_t(i), uint64_t(producer + 1)));
             return tensors.emplace(producer, std::move(b)).first->second;
         };
 
@@ -557,19 +564,19 @@ Trace make_synthetic_trace(const SyntheticParams& p, const Network& net) {
                 lw.input_nonzero.resize(N, L.C, 1, L.S);
                 const double d = p.input_density >= 0 ? p.input_density : synthetic_default_density(net, producer);
                 fill_bernoulli(lw.input_nonzero, d,
-                               derive_seed(p.seed, kStreamAct, uint64_t(i), uint64_t(producer + 1)), L.fc_in);
+                               derive_seed(seed, kStreamAct, uint64_t(i), uint64_t(producer + 1)), L.fc_in);
             } else {
                 lw.input_nonzero = tensor_bits(producer);
             }
             lw.grad_nonzero.resize(N, L.K, L.P, L.Q);
             if (p.grad_density >= 0) {
                 fill_bernoulli(lw.grad_nonzero, p.grad_density,
-                               derive_seed(p.seed, kStreamGrad, uint64_t(i), uint64_t(li)));
+                               derive_seed(seed, kStreamGrad, uint64_t(i), uint64_t(li)));
             } else {
                 // Fitted model: BN's backward spreads the gradient over every position of a
                 // channel, so the zeros come in whole channels (for every image of the batch):
                 // round(d K) channels are non-zero, the rest zero (docs/workload.md).
-                Rng rng(derive_seed(p.seed, kStreamGrad, uint64_t(i), uint64_t(li)));
+                Rng rng(derive_seed(seed, kStreamGrad, uint64_t(i), uint64_t(li)));
                 fill_channels(lw.grad_nonzero, synthetic_default_grad_density(net, li), rng);
             }
             it.layers.push_back(std::move(lw));

@@ -213,9 +213,9 @@ INSTANTIATE_TEST_SUITE_P(Passes, CycleExactness, testing::ValuesIn(kCycleCases),
 
 // A whole training iteration (narrow ResNet-18, CIFAR form) ticked and skipped: identical.
 TEST(Cycles, WholeIterationSkippingEqualsTicking) {
-    SyntheticParams p;
+    WorkloadParams p;
     p.batch = 1;
-    const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125));
+    const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125), 1);
     auto run = [&](bool skip) {
         return in_child([&] {
             ChipConfig cfg;
@@ -236,9 +236,9 @@ TEST(Cycles, WholeIterationSkippingEqualsTicking) {
 // count identical, total cycles within 0.5% (docs/architecture.md lists what the fast engine does not
 // see: the cycle engine's operand waits, back-pressure and accumulator stalls).
 TEST(Cycles, WholeIterationEnginesAgree) {
-    SyntheticParams p;
+    WorkloadParams p;
     p.batch = 2;
-    const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125));
+    const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125), 1);
     auto run = [&](const char* engine) {
         return in_child([&] {
             ChipConfig cfg;

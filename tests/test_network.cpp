@@ -361,10 +361,12 @@ TEST(WorkloadTypes, FillBernoulliIsSeededAndRespectsPadding) {
 // Synthetic traces
 // ------------------------------------------------------------------------------------------------
 TEST(Synthetic, DefaultsAndStructure) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.iterations = 3;
+    p.update_interval = 1;  // a mask update every iteration
     p.batch = 2;
-    Trace t = make_synthetic_trace(p);
+    Trace t = make_synthetic_trace(p, seed);
     EXPECT_EQ(t.source, "built-in synthetic");
     EXPECT_EQ(t.net.name, "resnet18-cifar");
     EXPECT_EQ(t.batch, 2);
@@ -408,14 +410,16 @@ TEST(Synthetic, DefaultsAndStructure) {
 }
 
 TEST(Synthetic, SameSeedSameTraceDifferentSeedDifferent) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.iterations = 2;
-    p.seed = 7;
-    Trace a = make_synthetic_trace(p);
-    Trace b = make_synthetic_trace(p);
+    p.update_interval = 1;  // a mask update every iteration
+    seed = 7;
+    Trace a = make_synthetic_trace(p, seed);
+    Trace b = make_synthetic_trace(p, seed);
     EXPECT_TRUE(same_trace(a, b));
-    p.seed = 8;
-    Trace c = make_synthetic_trace(p);
+    seed = 8;
+    Trace c = make_synthetic_trace(p, seed);
     EXPECT_FALSE(same_trace(a, c));
     // Masks and bitmaps both change with the seed.
     EXPECT_FALSE(same_mask(work_of(a, "layer2.0.conv1").mask, work_of(c, "layer2.0.conv1").mask));
@@ -444,12 +448,14 @@ TEST(Synthetic, SeedIsPortable) {
     // its own integer/real/shuffle code, so a seed gives the same trace with any standard library.
     // This fingerprint pins that: a change of it is a change of the generator's model (update
     // docs/workload.md and this value together).
-    SyntheticParams p;
-    p.seed = 123;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
+    seed = 123;
     p.iterations = 2;
+    p.update_interval = 1;  // a mask update every iteration
     Network n = build_network("resnet18-cifar", 0.125);
-    const uint64_t h = fingerprint(make_synthetic_trace(p, n));
-    EXPECT_EQ(h, fingerprint(make_synthetic_trace(p, n)));
+    const uint64_t h = fingerprint(make_synthetic_trace(p, n, seed));
+    EXPECT_EQ(h, fingerprint(make_synthetic_trace(p, n, seed)));
     EXPECT_EQ(h, 15261920145090204438ull) << "fingerprint " << h;
 }
 
@@ -458,11 +464,12 @@ class SyntheticModes : public ::testing::TestWithParam<PruneMode> {};
 TEST_P(SyntheticModes, AchievedSparsityAndStructure) {
     const PruneMode mode = GetParam();
     for (double sparsity : {0.7, 0.5, 0.9}) {
-        SyntheticParams p;
-        p.mode = mode;
+        WorkloadParams p;
+        uint64_t seed = 1;  // simulation.seed
+        p.pruning = to_string(mode);
         p.weight_sparsity = sparsity;
-        p.seed = 11;
-        Trace t = make_synthetic_trace(p);  // full-width resnet18-cifar
+        seed = 11;
+        Trace t = make_synthetic_trace(p, seed);  // full-width resnet18-cifar
         const std::vector<int> wl = t.net.weighted_layers();
         int64_t kept_all = 0, total_all = 0;
         for (size_t w = 0; w < wl.size(); ++w) {
@@ -559,10 +566,11 @@ TEST(Synthetic, ShapeFractionSplitsTheSparsity) {
     // density = d_shape * d_line, d_shape = d^f: with s = 0.75 (d = 0.25) and f = 0.5, half of the
     // "log-density" goes to each: d_shape = d_line = 0.5.
     for (double f : {0.5, 0.25, 0.0, 1.0}) {
-        SyntheticParams p;
+        WorkloadParams p;
+        uint64_t seed = 1;  // simulation.seed
         p.weight_sparsity = 0.75;
         p.shape_fraction = f;
-        Trace t = make_synthetic_trace(p);
+        Trace t = make_synthetic_trace(p, seed);
         const WeightMask& m = work_of(t, "layer3.0.conv2").mask;
         int64_t shape_kept = 0;
         for (int c = 0; c < m.C; ++c)
@@ -655,14 +663,15 @@ FamilyStats family_stats(const WeightMask& m) {
 
 TEST(Synthetic, LineFamiliesAreMeasurable) {
     for (PruneMode mode : {PruneMode::LineOnly, PruneMode::SubStructured}) {
-        SyntheticParams p;
-        p.mode = mode;
+        WorkloadParams p;
+        uint64_t seed = 1;  // simulation.seed
+        p.pruning = to_string(mode);
         p.weight_sparsity = 0.7;
         p.line_families = 4;
         p.family_flip = 0.1;
         p.shape_row_exponent = -1;  // uniform shape groups: the distances below are derived for them
-        p.seed = 3;
-        Trace t = make_synthetic_trace(p);
+        seed = 3;
+        Trace t = make_synthetic_trace(p, seed);
         const WeightMask& m = work_of(t, "layer3.0.conv2").mask;  // K = 256 filters, 768 lines each
         FamilyStats st = family_stats(m);
         EXPECT_EQ(st.components, 4) << to_string(mode);
@@ -671,16 +680,17 @@ TEST(Synthetic, LineFamiliesAreMeasurable) {
         EXPECT_NEAR(st.within, 0.18, 0.05) << to_string(mode);
     }
     // Without families (one per filter) there is no such structure.
-    SyntheticParams p;
-    p.mode = PruneMode::LineOnly;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
+    p.pruning = to_string(PruneMode::LineOnly);
     p.line_families = 1000000;
-    Trace t = make_synthetic_trace(p);
+    Trace t = make_synthetic_trace(p, seed);
     FamilyStats st = family_stats(work_of(t, "layer3.0.conv2").mask);
     EXPECT_GT(st.components, 100);
     // One family and no flips: every filter has the same line mask up to the re-balancing.
     p.line_families = 1;
     p.family_flip = 0.0;
-    Trace u = make_synthetic_trace(p);
+    Trace u = make_synthetic_trace(p, seed);
     auto v = line_vectors(work_of(u, "layer3.0.conv2").mask);
     double mean = 0;
     for (size_t a = 0; a < v.size(); ++a)
@@ -690,9 +700,10 @@ TEST(Synthetic, LineFamiliesAreMeasurable) {
 }
 
 TEST(Synthetic, DefaultActivationDensities) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.batch = 4;
-    Trace t = make_synthetic_trace(p);
+    Trace t = make_synthetic_trace(p, seed);
     const Network& n = t.net;
     for (const LayerWork& lw : t.iterations[0].layers) {
         const Layer& L = n.layers[size_t(lw.layer)];
@@ -728,10 +739,11 @@ TEST(Synthetic, DefaultActivationDensities) {
 }
 
 TEST(Synthetic, ImageNetDefaultsIncludeMaxPool) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.network = "resnet18-imagenet";
-    p.mode = PruneMode::Dense;
-    Trace t = make_synthetic_trace(p);
+    p.pruning = to_string(PruneMode::Dense);
+    Trace t = make_synthetic_trace(p, seed);
     const Network& n = t.net;
     EXPECT_NEAR(work_of(t, "layer1.0.conv1").input_nonzero.density(),
                 synthetic_default_density(n, n.find("maxpool")), 0.02);
@@ -740,12 +752,13 @@ TEST(Synthetic, ImageNetDefaultsIncludeMaxPool) {
 }
 
 TEST(Synthetic, ExplicitDensities) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.batch = 2;
     p.input_density = 0.3;
     p.grad_density = 0.2;
     p.fc_block = 24;  // 512 inputs: the last block is padded
-    Trace t = make_synthetic_trace(p);
+    Trace t = make_synthetic_trace(p, seed);
     for (const LayerWork& lw : t.iterations[0].layers) {
         const Layer& L = t.net.layers[size_t(lw.layer)];
         const double tol = L.op == LayerOp::FC ? 0.06 : 0.03;
@@ -767,11 +780,12 @@ TEST(Synthetic, ExplicitDensities) {
 }
 
 TEST(Synthetic, MaskUpdatesAndIterations) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.iterations = 5;
     p.update_interval = 2;
     Network n = build_network("resnet18-cifar", 0.25);
-    Trace t = make_synthetic_trace(p, n);
+    Trace t = make_synthetic_trace(p, n, seed);
     ASSERT_EQ(t.iterations.size(), 5u);
     const bool updates[5] = {true, false, true, false, true};
     for (int i = 0; i < 5; ++i) {
@@ -789,45 +803,49 @@ TEST(Synthetic, MaskUpdatesAndIterations) {
 }
 
 TEST(Synthetic, PruneFirstLayer) {
-    SyntheticParams p;
+    WorkloadParams p;
+    uint64_t seed = 1;  // simulation.seed
     p.prune_first_layer = true;
-    p.mode = PruneMode::Unstructured;
-    Trace t = make_synthetic_trace(p);
+    p.pruning = to_string(PruneMode::Unstructured);
+    Trace t = make_synthetic_trace(p, seed);
     EXPECT_NEAR(work_of(t, "conv1").mask.density(), 0.3, 0.02);
 }
 
 TEST(Synthetic, InvalidParameters) {
     auto bad = [](auto edit) {
-        SyntheticParams p;
+        WorkloadParams p;
+        uint64_t seed = 1;  // simulation.seed
         edit(p);
-        EXPECT_THROW(make_synthetic_trace(p), std::invalid_argument);
+        EXPECT_THROW(make_synthetic_trace(p, seed), std::invalid_argument);
     };
-    bad([](SyntheticParams& p) { p.network = "alexnet"; });
-    bad([](SyntheticParams& p) { p.batch = 0; });
-    bad([](SyntheticParams& p) { p.iterations = 0; });
-    bad([](SyntheticParams& p) { p.update_interval = 0; });
-    bad([](SyntheticParams& p) { p.weight_sparsity = 1.5; });
-    bad([](SyntheticParams& p) { p.weight_sparsity = std::nan(""); });
-    bad([](SyntheticParams& p) { p.shape_fraction = -0.1; });
-    bad([](SyntheticParams& p) { p.line_families = 0; });
-    bad([](SyntheticParams& p) { p.family_flip = 2; });
-    bad([](SyntheticParams& p) { p.input_density = 1.01; });
-    bad([](SyntheticParams& p) { p.grad_density = std::nan(""); });
-    bad([](SyntheticParams& p) { p.fc_block = 65; });
+    bad([](WorkloadParams& p) { p.network = "alexnet"; });
+    bad([](WorkloadParams& p) { p.pruning = "random"; });
+    bad([](WorkloadParams& p) { p.batch = 0; });
+    bad([](WorkloadParams& p) { p.iterations = 0; });
+    bad([](WorkloadParams& p) { p.update_interval = 0; });
+    bad([](WorkloadParams& p) { p.weight_sparsity = 1.5; });
+    bad([](WorkloadParams& p) { p.weight_sparsity = std::nan(""); });
+    bad([](WorkloadParams& p) { p.shape_fraction = -0.1; });
+    bad([](WorkloadParams& p) { p.line_families = 0; });
+    bad([](WorkloadParams& p) { p.family_flip = 2; });
+    bad([](WorkloadParams& p) { p.input_density = 1.01; });
+    bad([](WorkloadParams& p) { p.grad_density = std::nan(""); });
+    bad([](WorkloadParams& p) { p.fc_block = 65; });
 }
 
 TEST(Synthetic, ExtremeSparsities) {
     for (PruneMode mode : {PruneMode::Structured, PruneMode::Unstructured, PruneMode::ShapeOnly, PruneMode::LineOnly,
                            PruneMode::SubStructured}) {
-        SyntheticParams p;
-        p.mode = mode;
+        WorkloadParams p;
+        uint64_t seed = 1;  // simulation.seed
+        p.pruning = to_string(mode);
         Network n = build_network("resnet18-cifar", 0.125);
         p.weight_sparsity = 1.0;
-        Trace t = make_synthetic_trace(p, n);
+        Trace t = make_synthetic_trace(p, n, seed);
         for (size_t w = 1; w < t.iterations[0].layers.size(); ++w)
             EXPECT_EQ(t.iterations[0].layers[w].mask.kept_count(), 0) << to_string(mode);
         p.weight_sparsity = 0.0;
-        Trace u = make_synthetic_trace(p, n);
+        Trace u = make_synthetic_trace(p, n, seed);
         for (size_t w = 0; w < u.iterations[0].layers.size(); ++w) {
             const Layer& L = n.layers[size_t(u.iterations[0].layers[w].layer)];
             EXPECT_EQ(u.iterations[0].layers[w].mask.kept_count(), real_weights(L)) << to_string(mode);

@@ -81,14 +81,14 @@ const Pair& traces() {
         Pair r;
         r.real = load_trace(kReal.string(), 1);
         ChipConfig cfg;  // the default workload
-        SyntheticParams sp = cfg.synthetic_params();
+        WorkloadParams sp = cfg.workload;
         // The real trace's size and sparsity; everything else is the default (fitted) model.
         sp.batch = r.real.batch;
         sp.iterations = 2;
         sp.update_interval = 1;
         const LayerWork& last = r.real.iterations.back().layers[1];
         sp.weight_sparsity = 1.0 - last.mask.density();
-        r.synth = make_synthetic_trace(sp, r.real.net);
+        r.synth = make_synthetic_trace(sp, r.real.net, cfg.simulation.seed);
         return r;
     }();
     return p;

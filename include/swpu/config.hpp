@@ -106,25 +106,7 @@ struct ChipConfig {
         bool time_skip = true;
         uint64_t seed = 1;
     } simulation;
-    struct Workload {
-        std::string network = "resnet18-cifar";
-        double width = 1.0;
-        int batch = 1;
-        int iterations = 1;
-        int update_interval = 100;
-        std::string pruning = "sub-structured";
-        double weight_sparsity = 0.7;
-        double shape_fraction = 0.5;
-        int line_families = 1;
-        double family_flip = 0.42;
-        double mask_churn = 0.0918;
-        double shape_churn = 0.0442;
-        double shape_row_exponent = 0.8937;
-        bool prune_first_layer = false;
-        double input_density = -1;
-        double grad_density = -1;
-        int fc_block = 16;
-    } workload;
+    WorkloadParams workload;  // the synthetic workload (swpu/workload.hpp)
 
     // Energy reference table at v_nom (pJ per action) and leakage (mW), Accelergy style, plus one
     // calibration factor per component class. Sources in docs/energy.md.
@@ -182,7 +164,6 @@ struct ChipConfig {
     bool element_indexed() const { return decoupled() && compaction.routing == "crossbar"; }
     // BP keeps FF's filter clusters: per-group output-gradient lines, a cross-group reduction per input channel.
     bool bp_filter() const { return pe_array.bp_orientation == "filter"; }
-    SyntheticParams synthetic_params() const;
 
     nlohmann::json to_json() const;  // the effective configuration, every field
 };

@@ -135,12 +135,15 @@ struct Trace {
 };
 
 // Parameters of the built-in synthetic trace (config section "workload").
-struct SyntheticParams {
+// The synthetic workload: the config's `workload` section (docs/config.md gives every default and
+// its reason) and the generator's input, one struct. The seed is the simulation's (simulation.seed).
+struct WorkloadParams {
     std::string network = "resnet18-cifar";
+    double width = 1.0;
     int batch = 1;
     int iterations = 1;
-    int update_interval = 1;       // iteration i has mask_update when i % update_interval == 0
-    PruneMode mode = PruneMode::SubStructured;
+    int update_interval = 100;     // iteration i has mask_update when i % update_interval == 0
+    std::string pruning = "sub-structured";  // a PruneMode's name (mode())
     double weight_sparsity = 0.7;  // target fraction of pruned weights per conv/fc layer
     double shape_fraction = 0.5;   // sub-structured: share of the sparsity taken by shape pruning
     // line_families, family_flip, mask_churn: fitted to a Fashion-MNIST trace (docs/workload.md)
@@ -153,14 +156,16 @@ struct SyntheticParams {
     double input_density = -1;     // < 0: per-layer defaults (see docs/workload.md)
     double grad_density = -1;
     int fc_block = 16;
-    uint64_t seed = 1;
+
+    PruneMode mode() const;  // the pruning mode named by `pruning`; throws std::invalid_argument
 };
 
-// Builds a seeded synthetic trace: same parameters and seed, same trace on every machine.
-Trace make_synthetic_trace(const SyntheticParams& p);
+// Builds a seeded synthetic trace on the built-in network p.network at p.width: same parameters and
+// seed, same trace on every machine.
+Trace make_synthetic_trace(const WorkloadParams& p, uint64_t seed);
 // Same model on a caller-built network (any width or input size, e.g. from build_network);
-// p.network and p.fc_block are not used (net.fc_block is). Throws std::invalid_argument.
-Trace make_synthetic_trace(const SyntheticParams& p, const Network& net);
+// p.network, p.width and p.fc_block are not used (net.fc_block is). Throws std::invalid_argument.
+Trace make_synthetic_trace(const WorkloadParams& p, const Network& net, uint64_t seed);
 
 // Default non-zero density of the output tensor of layer `producer` (-1 = the network input)
 // used by the synthetic trace when input_density / grad_density < 0 (table in docs/workload.md).
