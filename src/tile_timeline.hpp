@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "swpu/config.hpp"
+#include "swpu/fast_engine.hpp"
+#include "swpu/stats.hpp"
 
 namespace swpu {
 
@@ -121,6 +123,32 @@ private:
     int m_set = 0;
     int64_t m_pe_next = 0, m_last_acc = 0, m_end = 0;
     bool m_window_start = true;
+};
+
+// The state of one lockstep tile's walk through its steps (src/fast_engine.cpp and
+// src/fast_engine_bp_filter.cpp): the timeline, the tile's counters and probe, the cluster in the
+// groups, the cycles so far, and the read of the current line (issued with its first step).
+struct TileWalk {
+    TileWalk(const ChipConfig& cfg, int stages, bool reduce, int line_registers, Counters& counters, CycleProbe* p)
+        : tl(cfg, stages, reduce, line_registers), k(counters), probe(p) {}
+    TileTimeline tl;
+    Counters& k;
+    CycleProbe* probe;
+    std::vector<int> items;  // items[g]: the item group g holds (-1: idle)
+    int64_t cycles = 0;
+    int64_t line_words = 0;  // activation-buffer words of the current line's read
+    bool line_read = false;
+    void new_line(int64_t words) {
+        line_words = words;
+        line_read = false;
+    }
+    // The words of the read when the calling step is the line's first (one read, broadcast).
+    int64_t take_line() {
+        if (line_read) return 0;
+        line_read = true;
+        k.abuf_reads += line_words;
+        return line_words;
+    }
 };
 
 }  // namespace swpu

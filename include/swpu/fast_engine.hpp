@@ -22,6 +22,8 @@ struct CycleProbe {
     virtual void cycle(int lanes_busy, int groups_busy, int segments_busy) = 0;
 };
 
+struct TileWalk;  // src/tile_timeline.hpp
+
 class FastEngine {
 public:
     // The units lend their combinational logic (mask unions, compaction costs and routes, the
@@ -41,9 +43,26 @@ private:
     // Loads the cluster's masks into the DBL controller when the tile starts a new cluster; returns
     // the cycles of the load.
     int64_t load_masks(const Tile& t, const std::vector<int>& items, Counters& k);
-    // Lockstep groups, log routing (SWPU): one compaction per step serves the cluster.
+    // Lockstep groups (SWPU): one compaction per step serves the cluster (FF/BP); WG packs per group.
     template <bool Reduce, bool Functional>
     int64_t run_tile_impl(const Tile& t, Counters& k, CycleProbe* probe);
+    // One FF/BP step (line, s) of window w: valid-table entry idx.
+    template <bool Functional>
+    void ff_step(TileWalk& wk, int w, int line, int s, size_t idx);
+    // One WG step: per group, the operand's and the group's output gradient's valid bits.
+    template <bool Functional>
+    void wg_step(TileWalk& wk, int w, int line, int s, size_t idx);
+    // DBL off: a step no group needs is fetched, zero-detected and dropped in one issue cycle.
+    void drop_step(TileWalk& wk, bool weight_word);
+    // FF/BP functional mode: the step's products into the groups' accumulators.
+    void ff_products(const TileWalk& wk, int w, int line, int s, uint64_t valid, int cycles);
+    // The probe's per-cycle activity of an FF/BP step shared by `active` groups.
+    void probe_ff(CycleProbe& probe, uint64_t valid, int cycles, int active) const;
+    // The probe's per-cycle activity of per-group packed steps (WG, filter-oriented BP).
+    void probe_groups(CycleProbe& probe, const uint64_t* valid, const int* cycles, int max_cycles) const;
+    // The end of a window: a marker when it had no step, FF/BP's write-back.
+    template <bool Reduce, bool Functional>
+    void end_window(TileWalk& wk, const Tile& t, int w, int64_t window_cycles0);
     // Decoupled groups: the crossbar machine, or log routing with pe_array.group_sync = decoupled
     // (src/fast_engine_decoupled.cpp).
     int64_t run_tile_decoupled(const Tile& t, Counters& k, CycleProbe* probe);
@@ -53,6 +72,13 @@ private:
     // a cross-group sum per input channel into FP32 partials in the output buffer.
     template <bool Functional>
     int64_t run_tile_bp_filter(const Tile& t, Counters& k, CycleProbe* probe);
+    int64_t bp_filter_store_words(const TileWalk& wk, int w) const;  // the groups' rows of window w
+    template <bool Functional>
+    bool bp_filter_channel(TileWalk& wk, int w, int x);  // false when the channel had no step
+    template <bool Functional>
+    bool bp_filter_step(TileWalk& wk, int w, int x, int r, int s);
+    template <bool Functional>
+    void bp_filter_channel_end(TileWalk& wk, const Tile& t, int w, int x);
 
     const PassPlan& m_plan;
     const ChipConfig& m_cfg;
