@@ -31,7 +31,7 @@ int sc_main(int argc, char* argv[]) {
             return 2;
         }
     }
-    swpu::ChipConfig cfg = swpu::load_config(std::string(SWPU_SOURCE_DIR) + "/configs/swpu.json");
+    swpu::RunConfig cfg = swpu::load_config(std::string(SWPU_SOURCE_DIR) + "/configs/swpu.json");
     cfg.simulation.time_skip = !tick;
     cfg.simulation.engine = engine;
     if (functional) cfg.simulation.mode = "functional";

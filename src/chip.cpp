@@ -26,36 +26,38 @@ private:
     SwpuChip& m_chip;
 };
 
-SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
+SwpuChip::SwpuChip(sc_core::sc_module_name name, const RunConfig& run)
     : sc_core::sc_module(name),
-      dram("dram", cfg),
-      dma("dma", cfg),
-      weight_buffer("weight_buffer", cfg.buffers.weight, cfg.dma.double_buffering, GlobalBuffer::Role::Weight),
-      activation_buffer("activation_buffer", cfg.buffers.activation, cfg.dma.double_buffering,
+      m_cfg(run.chip_config()),
+      m_sim(run.simulation),
+      dram("dram", m_cfg),
+      dma("dma", m_cfg),
+      weight_buffer("weight_buffer", m_cfg.buffers.weight, m_cfg.dma.double_buffering, GlobalBuffer::Role::Weight),
+      activation_buffer("activation_buffer", m_cfg.buffers.activation, m_cfg.dma.double_buffering,
                         GlobalBuffer::Role::Activation),
-      output_buffer("output_buffer", cfg.buffers.output, cfg.dma.double_buffering, GlobalBuffer::Role::Output),
-      reorder_unit("reorder_unit", cfg),
-      dbl_controller("dbl_controller", cfg),
-      compaction_network("compaction_network", cfg),
-      pe_array("pe_array", cfg),
-      vector_unit("vector_unit", cfg),
+      output_buffer("output_buffer", m_cfg.buffers.output, m_cfg.dma.double_buffering, GlobalBuffer::Role::Output),
+      reorder_unit("reorder_unit", m_cfg),
+      dbl_controller("dbl_controller", m_cfg),
+      compaction_network("compaction_network", m_cfg, run.functional()),
+      pe_array("pe_array", m_cfg),
+      vector_unit("vector_unit", m_cfg),
       tile_cmd("tile_cmd", 1),
       tile_done("tile_done", 1),
-      line_req("line_req", cfg.dbl.line_buffers),
-      weight_req("weight_req", cfg.compaction.step_fifo_depth),
-      obuf_req("obuf_req", cfg.pe_array.accumulator_sets),
-      line_resp("line_resp", cfg.dbl.line_buffers),
-      weight_resp("weight_resp", cfg.compaction.step_fifo_depth),
+      line_req("line_req", m_cfg.dbl.line_buffers),
+      weight_req("weight_req", m_cfg.compaction.step_fifo_depth),
+      obuf_req("obuf_req", m_cfg.pe_array.accumulator_sets),
+      line_resp("line_resp", m_cfg.dbl.line_buffers),
+      weight_resp("weight_resp", m_cfg.compaction.step_fifo_depth),
       // Every write-back and read-modify-write in flight can be acknowledged without waiting.
-      obuf_resp("obuf_resp", cfg.pe_array.accumulator_sets + cfg.buffers.output.read_latency + 2),
-      steps("steps", cfg.compaction.step_fifo_depth),
-      line_credits("line_credits", cfg.dbl.line_buffers),
-      lane_packets("lane_packets", cfg.pe_array.input_fifo_depth),
+      obuf_resp("obuf_resp", m_cfg.pe_array.accumulator_sets + m_cfg.buffers.output.read_latency + 2),
+      steps("steps", m_cfg.compaction.step_fifo_depth),
+      line_credits("line_credits", m_cfg.dbl.line_buffers),
+      lane_packets("lane_packets", m_cfg.pe_array.input_fifo_depth),
       reorder_cmd("reorder_cmd", 1),
       reorder_done("reorder_done", 1),
       vector_cmd("vector_cmd", 1),
-      vector_done("vector_done", 1),
-      m_cfg(cfg) {
+      vector_done("vector_done", 1) {
+    const ChipConfig& cfg = m_cfg;
     // Time resolution is SystemC's default 1 ps: the period is a whole number of picoseconds.
     m_period = sc_time::from_value(uint64_t(std::llround(cfg.clock_period_ns() * 1000.0)));
     dma.rd_socket.bind(dram.socket);
@@ -63,7 +65,7 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
     // The datapath: controller -> DBL controller -> (activation, weight buffers) -> compaction
     // network -> PE array -> output buffer -> controller.
     sc_core::sc_signal_in_if<bool>* clk = &clock_off;
-    if (cfg.cycle_engine()) {
+    if (m_sim.cycle_engine()) {
         // sc_stop() ends a clocked run; its informational message is not news to the user.
         sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
         clock = std::make_unique<sc_core::sc_clock>("clk", m_period, 0.5, sc_core::SC_ZERO_TIME, true);
@@ -123,7 +125,7 @@ std::vector<TracedSignal> SwpuChip::traced_signals() {
     b("controller", "stall", m_sig.stall);
     b("controller", "reorder_busy", m_sig.reorder_busy);
     b("dma", "busy", dma.busy_signal);
-    if (!m_cfg.cycle_engine()) {  // the step model's per-cycle summary
+    if (!m_sim.cycle_engine()) {  // the step model's per-cycle summary
         i("datapath", "groups_busy", 8, m_sig.groups_busy);
         i("datapath", "lanes_valid", 16, m_sig.lanes_valid);
         i("datapath", "segments_busy", 8, m_sig.segments_busy);
@@ -212,7 +214,7 @@ void SwpuChip::wait_cycles(int64_t n) {
 }
 
 bool SwpuChip::ticking(int64_t from) const {
-    if (!m_cfg.simulation.time_skip) return true;
+    if (!m_sim.time_skip) return true;
     if (m_tick_end < 0) return false;
     return from <= m_tick_end;  // everything before the window's end ticks: exact signals there
 }
@@ -235,7 +237,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     const PassPlan plan(m_cfg, layer, work, pass, batch, order, values);
     // Fast engine: the step model over the units' combinational logic; cycle engine: the units run.
     std::unique_ptr<FastEngine> fast;
-    if (m_cfg.cycle_engine()) dbl_controller.configure(&plan);
+    if (m_sim.cycle_engine()) dbl_controller.configure(&plan);
     else fast = std::make_unique<FastEngine>(plan, dbl_controller, compaction_network, pe_array);
     res.note = plan.tiling_note();
     k.dense_macs = plan.dense_macs();
@@ -265,7 +267,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         k.abuf_writes += t.abuf_fill_accesses;
         set_block(phase, layer_index, 2);
         const int64_t c0 = now_cycle();
-        if (m_cfg.cycle_engine()) {
+        if (m_sim.cycle_engine()) {
             run_tile_clocked(plan, t, int(i));
         } else if (ticking(c0)) {
             ticker.cycles = 0;
@@ -292,7 +294,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     dma.drain();
     k.stall_dram_cycles += now_cycle() - d0;
     k.dram_transactions += dram.transactions() - dram_tx0;
-    if (m_cfg.cycle_engine()) collect_unit_counters(k);
+    if (m_sim.cycle_engine()) collect_unit_counters(k);
     k.cycles = now_cycle() - res.start_cycle;
     set_block(0, -1, 0);
     return res;
@@ -311,7 +313,7 @@ LayerPassResult SwpuChip::run_vector(const VectorWork& vw, const std::string& la
     // Operands stream in and results stream out while the lanes compute.
     if (vw.read_bytes > 0) dma.submit(vw.read_bytes, false);
     if (vw.write_bytes > 0) dma.submit(vw.write_bytes, true);
-    if (m_cfg.cycle_engine() && vw.ops > 0) {
+    if (m_sim.cycle_engine() && vw.ops > 0) {
         vector_cmd.push(vw);
         while (!vector_done.can_pop()) sc_core::wait(vector_done.data_written_event());
         vector_done.pop();
@@ -358,7 +360,7 @@ LayerPassResult SwpuChip::run_reorder(const Layer& layer, const WeightMask& mask
     dma.wait_for(t, false);
     const int64_t after_load = now_cycle();
     ReorderResult rr;
-    if (m_cfg.cycle_engine() && masks.items > m_cfg.pe_array.groups) {
+    if (m_sim.cycle_engine() && masks.items > m_cfg.pe_array.groups) {
         reorder_cmd.push(ReorderCmd{&masks, m_cfg.pe_array.groups});
         while (!reorder_done.can_pop()) sc_core::wait(reorder_done.data_written_event());
         reorder_done.pop();
@@ -392,10 +394,10 @@ void SwpuChip::run_iteration(const Trace& tr, const Iteration& it, int iter_no) 
     for (size_t i = 0; i < wl.size(); ++i) slot_of[wl[i]] = int(i);
     // Functional mode: values drawn to match this iteration's bitmaps.
     std::vector<LayerValues> values;
-    if (m_cfg.functional()) {
+    if (m_sim.functional()) {
         values.resize(wl.size());
         for (size_t i = 0; i < wl.size(); ++i)
-            values[i] = make_layer_values(net.layers[wl[i]], it.layers[i], N, m_cfg.simulation.seed * 7919 + iter_no * 131 + i);
+            values[i] = make_layer_values(net.layers[wl[i]], it.layers[i], N, m_sim.seed * 7919 + iter_no * 131 + i);
     }
     auto vals = [&](size_t i) -> LayerValues* { return values.empty() ? nullptr : &values[i]; };
 

@@ -9,7 +9,7 @@
 
 namespace swpu {
 
-CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg)
+CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg, bool functional)
     : sc_core::sc_module(name),
       clk("clk"),
       reset("reset"),
@@ -35,7 +35,7 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
     }
     // The log stages are pipeline registers; a network without stages still has its output register.
     m_pipe.assign(size_t(std::max(1, m_stages)), LanePacket{});
-    if (cfg.functional()) {
+    if (functional) {
         // Packets in flight: the stages, the PE array's input FIFO and its multiplier/adder pipeline.
         const size_t in_flight = m_pipe.size() + size_t(cfg.pe_array.input_fifo_depth) +
                                  size_t(cfg.pe_array.multiplier_latency + cfg.pe_array.reduce_latency) + 2;

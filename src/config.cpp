@@ -25,8 +25,8 @@ struct Field {
     double lo = -1e300, hi = 1e300;
     bool pow2 = false;
     std::vector<std::string> choices;
-    std::function<json(const ChipConfig&)> get;
-    std::function<void(ChipConfig&, const json&)> set;
+    std::function<json(const RunConfig&)> get;
+    std::function<void(RunConfig&, const json&)> set;
 };
 
 template <typename Acc>
@@ -39,8 +39,8 @@ Field make(std::string path, Kind kind, std::string status, std::string unit, st
     f.unit = std::move(unit);
     f.doc = std::move(doc);
     f.reason = std::move(reason);
-    f.get = [acc](const ChipConfig& c) -> json {
-        auto& v = acc(const_cast<ChipConfig&>(c));
+    f.get = [acc](const RunConfig& c) -> json {
+        auto& v = acc(const_cast<RunConfig&>(c));
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::optional<double>>) {
             return v ? json(*v) : json(nullptr);
@@ -48,7 +48,7 @@ Field make(std::string path, Kind kind, std::string status, std::string unit, st
             return json(v);
         }
     };
-    f.set = [acc](ChipConfig& c, const json& j) {
+    f.set = [acc](RunConfig& c, const json& j) {
         auto& v = acc(c);
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::optional<double>>) {
@@ -61,7 +61,7 @@ Field make(std::string path, Kind kind, std::string status, std::string unit, st
 }
 
 
-#define ACC(expr) [](ChipConfig& c) -> auto& { return c.expr; }
+#define ACC(expr) [](RunConfig& c) -> auto& { return c.expr; }
 
 std::vector<Field> build_schema() {
     std::vector<Field> s;
@@ -360,7 +360,7 @@ std::string fmt_num(double v) {
     return o.str();
 }
 
-void set_field(ChipConfig& cfg, const Field& f, const json& v, const std::string& file) {
+void set_field(RunConfig& cfg, const Field& f, const json& v, const std::string& file) {
     auto fail = [&](const std::string& why) { throw ConfigError{file, f.path, why}; };
     switch (f.kind) {
         case Kind::Int:
@@ -409,7 +409,7 @@ void set_field(ChipConfig& cfg, const Field& f, const json& v, const std::string
     f.set(cfg, v);
 }
 
-void apply_object(ChipConfig& cfg, const json& obj, const std::string& prefix, const std::string& file) {
+void apply_object(RunConfig& cfg, const json& obj, const std::string& prefix, const std::string& file) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
         std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
         if (it.key().rfind("_comment", 0) == 0 || it.key().rfind("//", 0) == 0) continue;  // annotations
@@ -439,7 +439,7 @@ double ChipConfig::f_max_mhz(double v) const {
     return chip.f_max_mhz_at_vnom * g(v) / g(chip.v_nom);
 }
 
-nlohmann::json ChipConfig::to_json() const {
+nlohmann::json RunConfig::to_json() const {
     json out = json::object();
     for (const auto& f : schema()) {
         json* node = &out;
@@ -454,7 +454,7 @@ nlohmann::json ChipConfig::to_json() const {
     return out;
 }
 
-void validate(const ChipConfig& c) {
+void validate(const RunConfig& c) {
     const std::string& file = c.source_file;
     auto fail = [&](const std::string& path, const std::string& why) { throw ConfigError{file, path, why}; };
     if (c.chip.v_min >= c.chip.v_max) fail("chip.v_min", "must be below chip.v_max");
@@ -529,7 +529,7 @@ std::string config_identity(const std::filesystem::path& p) {
 // Applies `doc` (read from `file`) on top of cfg: first the config its "extends" names, resolved
 // relative to `file`'s directory (recursively), then its own keys. `chain` holds the identities of
 // the files being applied, outermost first, and refuses a cycle.
-void apply_config_document(ChipConfig& cfg, const json& doc, const std::string& file,
+void apply_config_document(RunConfig& cfg, const json& doc, const std::string& file,
                            std::vector<std::string>& chain, std::vector<std::string>& files) {
     auto ext = doc.find("extends");
     if (ext != doc.end()) {
@@ -569,9 +569,9 @@ void apply_config_document(ChipConfig& cfg, const json& doc, const std::string& 
 
 }  // namespace
 
-ChipConfig config_from_json_text(const std::string& text, const std::string& file) {
+RunConfig config_from_json_text(const std::string& text, const std::string& file) {
     const json doc = parse_config_document(text, file);
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.source_file = file;
     std::vector<std::string> chain{config_identity(file)}, files;
     apply_config_document(cfg, doc, file, chain, files);
@@ -580,7 +580,7 @@ ChipConfig config_from_json_text(const std::string& text, const std::string& fil
     return cfg;
 }
 
-ChipConfig load_config(const std::string& file) {
+RunConfig load_config(const std::string& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw ConfigError{file, "", "cannot open the file"};
     std::stringstream ss;
@@ -589,7 +589,7 @@ ChipConfig load_config(const std::string& file) {
     return config_from_json_text(ss.str(), file);
 }
 
-void apply_override(ChipConfig& cfg, const std::string& assignment) {
+void apply_override(RunConfig& cfg, const std::string& assignment) {
     const std::string where = "--set " + assignment;
     auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -615,7 +615,7 @@ void apply_override(ChipConfig& cfg, const std::string& assignment) {
     } catch (const json::exception&) {  // out_of_range 406: a number that overflows a double
         throw ConfigError{"--set", path, "value " + text + " is not a finite number"};
     }
-    ChipConfig trial = cfg;
+    RunConfig trial = cfg;
     set_field(trial, *f, v, "--set");
     trial.source_file = cfg.source_file;
     try {
@@ -630,7 +630,7 @@ void apply_override(ChipConfig& cfg, const std::string& assignment) {
 
 std::vector<ConfigFieldDoc> config_schema_docs() {
     std::vector<ConfigFieldDoc> out;
-    ChipConfig defaults;
+    RunConfig defaults;
     for (const auto& f : schema()) {
         ConfigFieldDoc d;
         d.path = f.path;

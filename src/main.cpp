@@ -140,7 +140,7 @@ int sc_main(int argc, char* argv[]) {
     }
     if (config_file.empty()) return bad_input("--config FILE is required (the default chip is configs/swpu.json)");
 
-    swpu::ChipConfig cfg;
+    swpu::RunConfig cfg;
     try {
         cfg = swpu::load_config(config_file);
         // The engine first: --engine fast --set compaction.routing=crossbar is a valid pair.

@@ -32,7 +32,7 @@ json derived(const ChipConfig& cfg, const Counters& c) {
 
 }  // namespace
 
-json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
+json build_report(const RunConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
                   const EnergyResult* energy) {
     json r;
     r["tool"] = "swpu-sim";

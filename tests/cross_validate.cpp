@@ -38,7 +38,7 @@ struct Point {
     double sparsity = 0, in_density = 1, grad_density = 1;
     int batch = 1;
     uint64_t seed = 0;
-    ChipConfig cfg;
+    RunConfig cfg;
     std::string describe() const;
 };
 
@@ -86,7 +86,7 @@ Point random_point(int id, std::mt19937_64& rng) {
         p.in_density = real(0.05, 1.0);
         p.grad_density = real(0.05, 1.0);
         p.batch = uni(1, 4);
-        ChipConfig& c = p.cfg;
+        RunConfig& c = p.cfg;
         c.pe_array.groups = pick(rng, {4, 8, 16});
         c.pe_array.lanes = pick(rng, {8, 16});
         c.compaction.window = pick(rng, {16, 32, 64});
@@ -113,7 +113,7 @@ Point random_point(int id, std::mt19937_64& rng) {
 
 std::string run_point(const Point& p, const char* engine) {
     return in_child([&] {
-        ChipConfig cfg = p.cfg;
+        RunConfig cfg = p.cfg;
         cfg.simulation.engine = engine;
         const LayerWork w = random_work(p.layer, p.batch, p.mode, p.sparsity, p.in_density, p.grad_density, p.seed);
         SwpuChip chip("chip", cfg);

@@ -16,7 +16,7 @@
 namespace swpu::test {
 
 struct DatapathTop : UnitTop {
-    const ChipConfig& cfg;
+    const RunConfig& cfg;
     DblController dbl;
     GlobalBuffer wbuf, abuf, obuf;
     CompactionNetwork net;
@@ -29,7 +29,7 @@ struct DatapathTop : UnitTop {
     Fifo<int> credits;
     Fifo<LanePacket> packets;
 
-    DatapathTop(sc_core::sc_module_name n, const ChipConfig& c)
+    DatapathTop(sc_core::sc_module_name n, const RunConfig& c)
         : UnitTop(n), cfg(c), dbl("dbl", c),
           wbuf("wbuf", c.buffers.weight, true, GlobalBuffer::Role::Weight),
           abuf("abuf", c.buffers.activation, true, GlobalBuffer::Role::Activation),

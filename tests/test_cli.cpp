@@ -136,7 +136,7 @@ TEST_F(CliTest, DefaultConfigRunWritesReports) {
     EXPECT_GT(report["layers"].size(), 0u);
     EXPECT_DOUBLE_EQ(report["config"]["workload"]["width"].get<double>(), 0.25) << "--set not echoed in the report";
     EXPECT_EQ(report["config"], [] {
-        swpu::ChipConfig c;
+        swpu::RunConfig c;
         c.workload.width = 0.25;
         return c.to_json();
     }());
@@ -349,7 +349,7 @@ TEST_F(CliTest, PrintConfigPrintsTheEffectiveConfig) {
     ASSERT_EQ(r.status, 0) << r.err;
     json j;
     ASSERT_NO_THROW(j = json::parse(r.out)) << r.out;
-    swpu::ChipConfig expected;
+    swpu::RunConfig expected;
     expected.chip.voltage = 0.7;
     expected.compaction.routing = "crossbar";
     expected.simulation.engine = "fast";
@@ -362,7 +362,7 @@ TEST_F(CliTest, PrintConfigOfTheDefaultFile) {
     ASSERT_EQ(r.status, 0) << r.err;
     json j;
     ASSERT_NO_THROW(j = json::parse(r.out)) << r.out;
-    EXPECT_EQ(j, swpu::ChipConfig{}.to_json());
+    EXPECT_EQ(j, swpu::RunConfig{}.to_json());
 }
 
 TEST_F(CliTest, ConfigDocPrintsTheTable) {

@@ -10,8 +10,8 @@
 namespace swpu {
 namespace {
 
-ChipConfig cfg_with(int window, int segments, int lanes, const char* routing = "log") {
-    ChipConfig c;
+RunConfig cfg_with(int window, int segments, int lanes, const char* routing = "log") {
+    RunConfig c;
     c.compaction.window = window;
     c.compaction.segments = segments;
     c.compaction.routing = routing;
@@ -60,7 +60,7 @@ TEST(CompactionNetwork, CompactThenScatterIsIdentity) {
     const int shapes[][3] = {{64, 4, 16}, {64, 1, 16}, {64, 8, 16}, {32, 2, 8}, {16, 4, 4}, {64, 2, 32}};
     int idx = 0;
     for (const auto& sh : shapes) {
-        const ChipConfig cfg = cfg_with(sh[0], sh[1], sh[2]);
+        const RunConfig cfg = cfg_with(sh[0], sh[1], sh[2]);
         CompactionNetwork net(("n" + std::to_string(idx++)).c_str(), cfg);
         const uint64_t wmask = sh[0] == 64 ? ~0ull : ((1ull << sh[0]) - 1);
         std::vector<int> lanes;
@@ -181,7 +181,7 @@ struct NetworkTop : test::UnitTop {
     Fifo<BufResponse> lines{"lines", 4}, weights{"weights", 4};
     Fifo<LanePacket> packets;
     Fifo<int> credits{"credits", 4};
-    NetworkTop(sc_core::sc_module_name n, const ChipConfig& cfg, int out_depth)
+    NetworkTop(sc_core::sc_module_name n, const RunConfig& cfg, int out_depth)
         : UnitTop(n), net("net", cfg), packets("packets", out_depth) {
         net.clk(clk);
         net.reset(reset);
@@ -208,7 +208,7 @@ StepCmd ff_step(uint64_t valid, uint8_t flags) {
 // stage at c + 1 + j + 4 and is visible to the PE array at c + 6 + j. The line register frees after the
 // step's last input cycle (c + 4): the credit is visible at c + 5.
 TEST(CompactionNetworkUnit, WindowLeavesAfterItsCyclesPlusTheStages) {
-    ChipConfig cfg;
+    RunConfig cfg;
     int64_t pushed = 0, credit_seen = -1;
     std::vector<int64_t> seen;
     std::vector<int> lanes;
@@ -244,7 +244,7 @@ TEST(CompactionNetworkUnit, WindowLeavesAfterItsCyclesPlusTheStages) {
 // A step whose line has not arrived waits: the operand-wait counter counts the cycles. Line data
 // pushed 3 edges after the step: the step is visible at c + 1, its line at c + 4: 3 waiting cycles.
 TEST(CompactionNetworkUnit, StepWaitsForItsLine) {
-    ChipConfig cfg;
+    RunConfig cfg;
     NetworkTop top("top", cfg, 2);
     int64_t pushed = 0, first = -1;
     top.stimulus = [&](test::UnitTop&) {
@@ -273,7 +273,7 @@ TEST(CompactionNetworkUnit, StepWaitsForItsLine) {
 // more than the FIFO and its stages hold: 1 + 4 packets of two steps' 8 (each step: 16 valid in
 // each of segments 0 and 1, 4 lanes per segment -> 4 cycles).
 TEST(CompactionNetworkUnit, FullOutputFreezesTheStages) {
-    ChipConfig cfg;
+    RunConfig cfg;
     NetworkTop top("top", cfg, 1);
     top.stimulus = [&](test::UnitTop& t) {
         top.lines.push(BufResponse{});

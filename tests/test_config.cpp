@@ -173,8 +173,8 @@ const std::vector<BadConfig>& bad_configs() {
 // Defaults
 
 TEST(ConfigDefaults, DefaultFileLoadsAndEqualsBuiltInDefaults) {
-    const ChipConfig loaded = load_config(kDefaultConfig);
-    const ChipConfig builtin;
+    const RunConfig loaded = load_config(kDefaultConfig);
+    const RunConfig builtin;
     EXPECT_EQ(loaded.to_json(), builtin.to_json()) << "configs/swpu.json drifted from the defaults in config.hpp";
     EXPECT_EQ(loaded.source_file, kDefaultConfig);
     EXPECT_FALSE(loaded.chip.frequency_mhz.has_value());
@@ -183,17 +183,17 @@ TEST(ConfigDefaults, DefaultFileLoadsAndEqualsBuiltInDefaults) {
 }
 
 TEST(ConfigDefaults, BuiltInDefaultsPassValidation) {
-    EXPECT_NO_THROW(validate(ChipConfig{}));
+    EXPECT_NO_THROW(validate(RunConfig{}));
 }
 
 TEST(ConfigDefaults, EmptyObjectGivesTheDefaults) {
-    const ChipConfig c = config_from_json_text("{}", "empty.json");
-    EXPECT_EQ(c.to_json(), ChipConfig{}.to_json());
+    const RunConfig c = config_from_json_text("{}", "empty.json");
+    EXPECT_EQ(c.to_json(), RunConfig{}.to_json());
     EXPECT_EQ(c.source_file, "empty.json");
 }
 
 TEST(ConfigDefaults, CommentKeysAndCommentsAreIgnored) {
-    const ChipConfig c = config_from_json_text(R"({
+    const RunConfig c = config_from_json_text(R"({
         "_comment": "top-level note",
         "chip": {"_comment": "nested note", "voltage": 0.9},
         "buffers": {"weight": {"_comment_kib": "prefix form", "kib": 64}},
@@ -207,12 +207,12 @@ TEST(ConfigDefaults, CommentKeysAndCommentsAreIgnored) {
 }
 
 TEST(ConfigDefaults, PartialFileKeepsTheOtherDefaults) {
-    const ChipConfig c = config_from_json_text(
+    const RunConfig c = config_from_json_text(
         R"({"pe_array": {"lanes": 8}, "compaction": {"routing": "crossbar"}, "simulation": {"engine": "fast"}})",
         "partial.json");
     EXPECT_EQ(c.pe_array.lanes, 8);
     EXPECT_EQ(c.compaction.routing, "crossbar");
-    ChipConfig expected;
+    RunConfig expected;
     expected.pe_array.lanes = 8;
     expected.compaction.routing = "crossbar";
     expected.simulation.engine = "fast";
@@ -220,14 +220,14 @@ TEST(ConfigDefaults, PartialFileKeepsTheOtherDefaults) {
 }
 
 TEST(ConfigDefaults, EffectiveConfigRoundTripsThroughJson) {
-    ChipConfig c;
+    RunConfig c;
     c.chip.voltage = 0.8;
     c.chip.frequency_mhz = 300.0;
     c.compaction.routing = "crossbar";
     c.simulation.engine = "fast";  // the crossbar machine runs on the fast engine
     c.simulation.seed = 12345678901234ull;
     c.workload.input_density = 0.4;
-    const ChipConfig back = config_from_json_text(c.to_json().dump(), "roundtrip.json");
+    const RunConfig back = config_from_json_text(c.to_json().dump(), "roundtrip.json");
     EXPECT_EQ(back.to_json(), c.to_json());
     ASSERT_TRUE(back.chip.frequency_mhz.has_value());
     EXPECT_EQ(*back.chip.frequency_mhz, 300.0);
@@ -235,10 +235,10 @@ TEST(ConfigDefaults, EffectiveConfigRoundTripsThroughJson) {
 }
 
 TEST(ConfigDefaults, ExplicitFrequencyAtOrBelowFmaxIsAccepted) {
-    const ChipConfig c = config_from_json_text(R"({"chip": {"voltage": 0.6, "frequency_mhz": 269}})", "ok.json");
+    const RunConfig c = config_from_json_text(R"({"chip": {"voltage": 0.6, "frequency_mhz": 269}})", "ok.json");
     EXPECT_EQ(c.clock_mhz(), 269.0);
     EXPECT_NEAR(c.clock_period_ns(), 1000.0 / 269.0, 1e-12);
-    const ChipConfig at_fmax = config_from_json_text(R"({"chip": {"frequency_mhz": 675}})", "ok.json");
+    const RunConfig at_fmax = config_from_json_text(R"({"chip": {"frequency_mhz": 675}})", "ok.json");
     EXPECT_EQ(at_fmax.clock_mhz(), 675.0);
 }
 
@@ -246,13 +246,13 @@ TEST(ConfigDefaults, ExplicitFrequencyAtOrBelowFmaxIsAccepted) {
 // Clock: alpha-power law f ~ (V - Vth)^a / V anchored at 675 MHz, 1.0 V
 
 TEST(ConfigClock, FmaxAtNominalVoltageIsExactly675) {
-    const ChipConfig c;
+    const RunConfig c;
     EXPECT_EQ(c.f_max_mhz(1.0), 675.0);
     EXPECT_EQ(c.clock_mhz(), 675.0);
 }
 
 TEST(ConfigClock, FmaxAtMinimumVoltageIsAbout216) {
-    const ChipConfig c;
+    const RunConfig c;
     // 675 * ((0.56-0.4)^1.3 / 0.56) / ((1.0-0.4)^1.3 / 1.0) = 216.21 MHz.
     EXPECT_NEAR(c.f_max_mhz(0.56), 216.2, 1.0);
     const double expected = 675.0 * (std::pow(0.16, 1.3) / 0.56) / std::pow(0.6, 1.3);
@@ -262,7 +262,7 @@ TEST(ConfigClock, FmaxAtMinimumVoltageIsAbout216) {
 }
 
 TEST(ConfigClock, FmaxIncreasesWithVoltageAndVanishesAtVth) {
-    const ChipConfig c;
+    const RunConfig c;
     double prev = 0;
     for (double v = 0.56; v <= 1.0 + 1e-12; v += 0.01) {
         const double f = c.f_max_mhz(v);
@@ -274,7 +274,7 @@ TEST(ConfigClock, FmaxIncreasesWithVoltageAndVanishesAtVth) {
 }
 
 TEST(ConfigClock, DerivedGeometry) {
-    const ChipConfig c;
+    const RunConfig c;
     EXPECT_EQ(c.lanes_per_segment(), 4);
     EXPECT_EQ(c.window_per_segment(), 16);
     EXPECT_FALSE(c.functional());
@@ -358,7 +358,7 @@ TEST(ConfigErrors, NumberOverflowIsAConfigError) {
 // --set overrides
 
 TEST(ConfigOverride, GoodOverridesChangeTheField) {
-    ChipConfig c = load_config(kDefaultConfig);
+    RunConfig c = load_config(kDefaultConfig);
     apply_override(c, "pe_array.lanes=8");
     EXPECT_EQ(c.pe_array.lanes, 8);
     apply_override(c, "dbl.enabled=false");
@@ -379,7 +379,7 @@ TEST(ConfigOverride, GoodOverridesChangeTheField) {
 // The cycle engine models the lockstep log-routing datapath; the crossbar machine is refused there
 // with a message that names the way out.
 TEST(ConfigValidate, CrossbarNeedsTheFastEngine) {
-    ChipConfig c;
+    RunConfig c;
     try {
         apply_override(c, "compaction.routing=crossbar");
         FAIL() << "crossbar routing accepted on the cycle engine";
@@ -393,7 +393,7 @@ TEST(ConfigValidate, CrossbarNeedsTheFastEngine) {
 // Filter-oriented BP exists on the fast engine with lockstep groups; elsewhere it is refused with the
 // field and the way out, and the refused override changes nothing.
 TEST(ConfigValidate, FilterOrientedBpNeedsTheFastEngineAndLockstepGroups) {
-    ChipConfig c;
+    RunConfig c;
     try {
         apply_override(c, "pe_array.bp_orientation=filter");
         FAIL() << "filter-oriented BP accepted on the cycle engine";
@@ -416,7 +416,7 @@ TEST(ConfigValidate, FilterOrientedBpNeedsTheFastEngineAndLockstepGroups) {
 }
 
 TEST(ConfigOverride, BareWordIsAString) {
-    ChipConfig c;
+    RunConfig c;
     apply_override(c, "simulation.engine=fast");
     EXPECT_EQ(c.simulation.engine, "fast");
     apply_override(c, "compaction.routing=crossbar");
@@ -430,7 +430,7 @@ TEST(ConfigOverride, BareWordIsAString) {
 }
 
 TEST(ConfigOverride, VoltageOverrideMovesTheClockToFmax) {
-    ChipConfig c = load_config(kDefaultConfig);
+    RunConfig c = load_config(kDefaultConfig);
     apply_override(c, "chip.voltage=0.7");
     EXPECT_DOUBLE_EQ(c.chip.voltage, 0.7);
     EXPECT_EQ(c.clock_mhz(), c.f_max_mhz(0.7));
@@ -440,7 +440,7 @@ TEST(ConfigOverride, VoltageOverrideMovesTheClockToFmax) {
 }
 
 TEST(ConfigOverride, FrequencyCanBeSetAndCleared) {
-    ChipConfig c;
+    RunConfig c;
     apply_override(c, "chip.frequency_mhz=500");
     ASSERT_TRUE(c.chip.frequency_mhz.has_value());
     EXPECT_EQ(c.clock_mhz(), 500.0);
@@ -450,12 +450,12 @@ TEST(ConfigOverride, FrequencyCanBeSetAndCleared) {
 }
 
 TEST(ConfigOverride, EveryParameterAcceptsItsDefault) {
-    ChipConfig c;
+    RunConfig c;
     for (const auto& d : config_schema_docs()) {
         SCOPED_TRACE(d.path);
         EXPECT_NO_THROW(apply_override(c, d.path + "=" + d.default_value.dump()));
     }
-    EXPECT_EQ(c.to_json(), ChipConfig{}.to_json());
+    EXPECT_EQ(c.to_json(), RunConfig{}.to_json());
 }
 
 struct BadOverride {
@@ -486,10 +486,10 @@ TEST(ConfigOverride, BadOverridesAreRefusedAndLeaveTheConfigUnchanged) {
         {"energy.cal_leakage=0.1", "energy.cal_leakage", "out of range [0.5, 2]"},
         {"workload.input_density=2", "workload.input_density", "out of range"},
     };
-    const ChipConfig original = load_config(kDefaultConfig);
+    const RunConfig original = load_config(kDefaultConfig);
     for (const auto& b : cases) {
         SCOPED_TRACE("--set " + b.assignment);
-        ChipConfig c = original;
+        RunConfig c = original;
         const ConfigError e = catch_config_error([&] { apply_override(c, b.assignment); });
         EXPECT_EQ(e.path, b.path);
         EXPECT_TRUE(contains(e.reason, b.reason)) << "reason: " << e.reason;
@@ -500,7 +500,7 @@ TEST(ConfigOverride, BadOverridesAreRefusedAndLeaveTheConfigUnchanged) {
 
 TEST(ConfigOverride, FrequencyAboveFmaxAfterVoltageDrop) {
     // A frequency that was fine at 1.0 V becomes too high when the voltage drops.
-    ChipConfig c;
+    RunConfig c;
     apply_override(c, "chip.frequency_mhz=600");
     const ConfigError e = catch_config_error([&] { apply_override(c, "chip.voltage=0.6"); });
     EXPECT_EQ(e.path, "chip.frequency_mhz");
@@ -513,7 +513,7 @@ TEST(ConfigOverride, FrequencyAboveFmaxAfterVoltageDrop) {
 }
 
 TEST(ConfigOverride, CrossFieldErrorNamesTheOverriddenFileAndPath) {
-    ChipConfig c = load_config(kDefaultConfig);
+    RunConfig c = load_config(kDefaultConfig);
     const ConfigError e = catch_config_error([&] { apply_override(c, "chip.voltage=0.3"); });
     EXPECT_EQ(e.path, "chip.voltage");
     EXPECT_TRUE(contains(e.file, "--set chip.voltage")) << e.file;
@@ -523,17 +523,17 @@ TEST(ConfigOverride, CrossFieldErrorNamesTheOverriddenFileAndPath) {
 // simulation.seed is a uint64_t documented as [0, 1.8e19]: seeds above INT64_MAX must be accepted,
 // in a file and through --set (nlohmann stores them as unsigned; reading one as int64_t wraps).
 TEST(ConfigOverride, SeedAboveInt64MaxIsAccepted) {
-    ChipConfig c;
+    RunConfig c;
     EXPECT_NO_THROW(apply_override(c, "simulation.seed=10000000000000000000"));
     EXPECT_EQ(c.simulation.seed, 10000000000000000000ull);
-    ChipConfig f;
+    RunConfig f;
     EXPECT_NO_THROW(f = config_from_json_text(R"({"simulation": {"seed": 10000000000000000000}})", "seed.json"));
     EXPECT_EQ(f.simulation.seed, 10000000000000000000ull);
 }
 
 // Same as NumberOverflowIsAConfigError, through --set.
 TEST(ConfigOverride, NumberOverflowIsAConfigError) {
-    ChipConfig c;
+    RunConfig c;
     const ConfigError e = catch_config_error([&] { apply_override(c, "chip.voltage=1e999"); });
     EXPECT_EQ(e.path, "chip.voltage");
     EXPECT_TRUE(contains(e.file, "--set")) << e.file;
@@ -578,7 +578,7 @@ TEST(ConfigSchema, EveryParameterIsDocumented) {
             else from_json.insert(p);
         }
     };
-    walk(ChipConfig{}.to_json(), "");
+    walk(RunConfig{}.to_json(), "");
     EXPECT_EQ(from_json, paths);
 }
 
@@ -626,10 +626,10 @@ TEST(ConfigExtends, OverlayAppliesTheBaseThenItsOwnFields) {
     const fs::path base = dir.write("base.json", R"({"chip": {"voltage": 0.9}, "buffers": {"weight": {"kib": 64}}})");
     const fs::path top = dir.write("sub/top.json", R"({"_comment": "an overlay", "extends": "../base.json",
                                                       "chip": {"voltage": 0.7}})");
-    const ChipConfig c = load_config(top.string());
+    const RunConfig c = load_config(top.string());
     EXPECT_DOUBLE_EQ(c.chip.voltage, 0.7);           // the overlay wins
     EXPECT_EQ(c.buffers.weight.kib, 64);             // the base's field reaches the overlay
-    EXPECT_EQ(c.buffers.activation.kib, ChipConfig{}.buffers.activation.kib);  // defaults below both
+    EXPECT_EQ(c.buffers.activation.kib, RunConfig{}.buffers.activation.kib);  // defaults below both
     EXPECT_EQ(c.source_file, top.string());
     ASSERT_EQ(c.source_files.size(), 2u);
     EXPECT_EQ(fs::path(c.source_files[0]), (dir.path / "sub/../base.json").lexically_normal());
@@ -641,7 +641,7 @@ TEST(ConfigExtends, ChainsApplyInOrderAndNestedExtendsIsUnknown) {
     dir.write("a.json", R"({"chip": {"voltage": 0.9}, "dram": {"bandwidth_gbps": 25.6}})");
     dir.write("b.json", R"({"extends": "a.json", "chip": {"voltage": 0.8}})");
     const fs::path c_path = dir.write("c.json", R"({"extends": "b.json", "dram": {"bandwidth_gbps": 6.4}})");
-    const ChipConfig c = load_config(c_path.string());
+    const RunConfig c = load_config(c_path.string());
     EXPECT_DOUBLE_EQ(c.chip.voltage, 0.8);
     EXPECT_DOUBLE_EQ(c.dram.bandwidth_gbps, 6.4);
     EXPECT_EQ(c.source_files.size(), 3u);
@@ -704,14 +704,14 @@ TEST(ConfigExtends, CommittedOverlaysResolveToSwpuPlusTheirFields) {
         SCOPED_TRACE(f.string());
         const json doc = json::parse(read_text(f));
         ASSERT_TRUE(doc.contains("extends"));
-        const ChipConfig got = load_config(f.string());
+        const RunConfig got = load_config(f.string());
         // swpu.json's document with the overlay's fields merged in, loaded as one plain file
         json merged = json::parse(read_text(kDefaultConfig));
         json overlay = doc;
         overlay.erase("extends");
         overlay.erase("_comment");
         merged.merge_patch(overlay);
-        const ChipConfig want = config_from_json_text(merged.dump(), "merged.json");
+        const RunConfig want = config_from_json_text(merged.dump(), "merged.json");
         EXPECT_EQ(got.to_json(), want.to_json());
         EXPECT_NE(got.to_json(), load_config(kDefaultConfig).to_json()) << "the overlay changes nothing";
         EXPECT_EQ(got.source_files.size(), 2u);

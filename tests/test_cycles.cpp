@@ -25,7 +25,7 @@ LayerWork dense_work(const Layer& l, int N) {
 // Both engines must give the numbers derived here from the clocked units' rules.
 std::string dense_layer_run(const char* engine) {
     return in_child([&] {
-        ChipConfig cfg;
+        RunConfig cfg;
         cfg.simulation.engine = engine;
         const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
         const LayerWork w = dense_work(l, 1);
@@ -90,20 +90,20 @@ TEST(Cycles, FullestSegmentSetsThePace) {
     for (int i = 16; i < 32; ++i) w.input_nonzero.set(0, 0, i / 8, i % 8, true);
     w.input_nonzero.set(0, 0, 63 / 8, 63 % 8, true);
     std::string log4 = in_child([&] {
-        ChipConfig cfg;
+        RunConfig cfg;
         return std::to_string(run_single(cfg, l, w, Pass::FF, 1, nullptr, false)[0].c.compute_cycles);
     });
     // max(ceil(5/4), ceil(16/4), 0, ceil(1/4)) = 4 cycles.
     EXPECT_EQ(log4, "4");
     std::string log1 = in_child([&] {
-        ChipConfig cfg;
+        RunConfig cfg;
         cfg.compaction.segments = 1;
         return std::to_string(run_single(cfg, l, w, Pass::FF, 1, nullptr, false)[0].c.compute_cycles);
     });
     // One connected segment: ceil(22 / 16) = 2 cycles.
     EXPECT_EQ(log1, "2");
     std::string xbar = in_child([&] {
-        ChipConfig cfg;
+        RunConfig cfg;
         cfg.simulation.engine = "fast";  // crossbar routing runs on the fast engine
         cfg.compaction.routing = "crossbar";
         return std::to_string(run_single(cfg, l, w, Pass::FF, 1, nullptr, false)[0].c.compute_cycles);
@@ -115,7 +115,7 @@ TEST(Cycles, FullestSegmentSetsThePace) {
 // A layer with little reuse is bounded by DRAM bandwidth: 1x1, K = C = 256 on 2x2 outputs.
 // Each cluster's weights (16 x 256 x 2 B + mask) take ~527 cycles to load, its compute 256 cycles.
 TEST(Cycles, DramBoundLayerIsBoundedByBandwidth) {
-    ChipConfig cfg;
+    RunConfig cfg;
     const Layer l = conv_layer(256, 256, 1, 1, 2, 2, 1, 0);
     const LayerWork w = dense_work(l, 1);
     auto rs = run_single(cfg, l, w, Pass::FF, 1, nullptr, false);
@@ -150,7 +150,7 @@ class CycleExactness : public testing::TestWithParam<ModeCase> {};
 // values too).
 std::string counts_of(const ModeCase& mc, const Layer& l, const LayerWork& w, int N, bool functional, bool skip) {
     return in_child([&] {
-        ChipConfig cfg;
+        RunConfig cfg;
         cfg.simulation.engine = mc.engine;
         cfg.compaction.routing = mc.routing;
         cfg.dbl.enabled = mc.dbl;
@@ -218,7 +218,7 @@ TEST(Cycles, WholeIterationSkippingEqualsTicking) {
     const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125), 1);
     auto run = [&](bool skip) {
         return in_child([&] {
-            ChipConfig cfg;
+            RunConfig cfg;
             cfg.simulation.engine = "fast";
             cfg.simulation.time_skip = skip;
             SwpuChip chip("chip", cfg);
@@ -241,7 +241,7 @@ TEST(Cycles, WholeIterationEnginesAgree) {
     const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125), 1);
     auto run = [&](const char* engine) {
         return in_child([&] {
-            ChipConfig cfg;
+            RunConfig cfg;
             cfg.simulation.engine = engine;
             SwpuChip chip("chip", cfg);
             chip.set_trace(&tr);

@@ -24,7 +24,7 @@ WeightMask hand_mask(const Layer& l) {
 }
 
 TEST(DblController, UnionAndActiveGroups) {
-    ChipConfig cfg;
+    RunConfig cfg;
     const Layer l = conv_layer(16, 4, 3, 3, 5, 5, 1, 0);
     const WeightMask m = hand_mask(l);
     DblController dbl("dbl", cfg);
@@ -55,7 +55,7 @@ TEST(DblController, CountsTheReadsItSaves) {
     w.mask = hand_mask(l);
     auto run = [&](bool dbl) {
         return in_child([&] {
-            ChipConfig cfg;
+            RunConfig cfg;
             cfg.dbl.enabled = dbl;
             const auto rs = run_single(cfg, l, w, Pass::FF, 1, nullptr, false);
             return rs.back().c.to_json().dump();
@@ -90,7 +90,7 @@ TEST(DblController, CountsTheReadsItSaves) {
 // answered at c + 6) and frees a FIFO slot, so step 4 issues at c + 8. Every step costs ceil(9/4) = 3
 // network cycles; the tile ends when the last window's write-back is acknowledged.
 TEST(DblControllerClocked, MaskLoadThenIssueAheadOfTheNetwork) {
-    ChipConfig cfg;
+    RunConfig cfg;
     const Layer l = conv_layer(16, 4, 3, 3, 5, 5, 1, 0);
     LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 3);
     w.mask = hand_mask(l);

@@ -25,7 +25,7 @@ struct DmaTop : sc_core::sc_module {
     Dma dma;
     std::function<void(DmaTop&)> script;
     SC_HAS_PROCESS(DmaTop);
-    DmaTop(sc_core::sc_module_name n, const ChipConfig& cfg) : sc_core::sc_module(n), dram("dram", cfg), dma("dma", cfg) {
+    DmaTop(sc_core::sc_module_name n, const RunConfig& cfg) : sc_core::sc_module(n), dram("dram", cfg), dma("dma", cfg) {
         dma.rd_socket.bind(dram.socket);
         dma.wr_socket.bind(dram.socket);
         SC_THREAD(run);
@@ -38,7 +38,7 @@ struct DmaTop : sc_core::sc_module {
 // 64 + 1 bursts = 4160 B / 12.8 B/ns = 325 ns on the bus, complete at 425 ns, seen at the next edge:
 // 287 x 1481 ps = 425,047 ps.
 TEST(DmaDram, OneReadFollowsTheBusRule) {
-    ChipConfig cfg;
+    RunConfig cfg;
     DmaTop top("top", cfg);
     uint64_t done = 0;
     top.script = [&](DmaTop& t) {
@@ -56,7 +56,7 @@ TEST(DmaDram, OneReadFollowsTheBusRule) {
 // With 1024 B transactions the same request is 4 x 1024 + 16 B: 16 x 4 + 1 = 65 bursts, the same
 // 4160 B on the bus (no per-transaction cost): the same completion, five transactions.
 TEST(DmaDram, TransfersSplitAtTheMaximumTransaction) {
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.dma.max_transfer_bytes = 1024;
     DmaTop top("top", cfg);
     uint64_t done = 0;
@@ -73,7 +73,7 @@ TEST(DmaDram, TransfersSplitAtTheMaximumTransaction) {
 // 0-320 ns (complete at 420 ns, edge 284: 420,604 ps), the second 320-640 ns (complete at 740 ns,
 // edge 500: 740,500 ps). Which channel goes first is the kernel's choice; the pair is not.
 TEST(DmaDram, ReadAndWriteChannelsShareTheBus) {
-    ChipConfig cfg;
+    RunConfig cfg;
     DmaTop top("top", cfg);
     std::vector<uint64_t> done;
     top.script = [&](DmaTop& t) {
@@ -95,7 +95,7 @@ TEST(DmaDram, ReadAndWriteChannelsShareTheBus) {
 // first is on the bus 0-5 ns, complete at 105 ns, seen at edge 71 (105,151 ps); the second is on
 // the bus from then for 5 ns, complete 100 ns later at 210,151 ps, seen at edge 142 (210,302 ps).
 TEST(DmaDram, RequestsOfAChannelCompleteInOrder) {
-    ChipConfig cfg;
+    RunConfig cfg;
     DmaTop top("top", cfg);
     uint64_t first = 0, second = 0;
     top.script = [&](DmaTop& t) {

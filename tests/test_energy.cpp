@@ -14,7 +14,7 @@ namespace {
 
 // Energy is the sum of action counts times the table, scaled by (V / v_nom)^2, plus leakage x time.
 TEST(Energy, CountsTimesTableByHand) {
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.energy.cal_compute = cfg.energy.cal_sram = cfg.energy.cal_interconnect = cfg.energy.cal_control =
         cfg.energy.cal_leakage = 1.0;
     Counters c;
@@ -34,7 +34,7 @@ TEST(Energy, CountsTimesTableByHand) {
 }
 
 TEST(Energy, VoltageScaling) {
-    ChipConfig nom, low;
+    RunConfig nom, low;
     low.chip.voltage = 0.56;
     EnergyModel a(nom), b(low);
     EXPECT_DOUBLE_EQ(a.dynamic_scale(), 1.0);
@@ -51,7 +51,7 @@ TEST(Energy, VoltageScaling) {
 }
 
 TEST(Energy, FrequencyFollowsAlphaPowerLaw) {
-    ChipConfig c;
+    RunConfig c;
     EXPECT_DOUBLE_EQ(c.f_max_mhz(1.0), 675.0);
     // (0.16^1.3 / 0.56) / (0.6^1.3 / 1.0) x 675 MHz
     const double expect = 675.0 * (std::pow(0.16, 1.3) / 0.56) / std::pow(0.6, 1.3);

@@ -87,7 +87,7 @@ class Functional : public testing::TestWithParam<Case> {};
 TEST_P(Functional, MatchesEigenReference) {
     const Case& cs = GetParam();
     const Shape& sh = kShapes[cs.shape];
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
     const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
@@ -168,7 +168,7 @@ INSTANTIATE_TEST_SUITE_P(AllPassesModesShapes, Functional, testing::ValuesIn(all
 // a dense layer with one reverse-switch control bit flipped (segment 0, stage 1, position 1) no
 // longer match the Eigen reference, on the cycle engine.
 TEST(FunctionalFault, WrongSwitchSettingIsCaught) {
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.simulation.mode = "functional";
     const Layer l = conv_layer(16, 4, 3, 3, 10, 10, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 0.6, 1.0, 77);
@@ -189,7 +189,7 @@ class FunctionalLaneFault : public testing::TestWithParam<Pass> {};
 
 TEST_P(FunctionalLaneFault, CorruptedLaneOperandIsCaught) {
     const Pass pass = GetParam();
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.simulation.mode = "functional";
     const Layer l = conv_layer(16, 4, 3, 3, 10, 10, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 91);

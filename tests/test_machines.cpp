@@ -11,7 +11,7 @@
 namespace swpu::test {
 namespace {
 
-nlohmann::json run_json(const ChipConfig& cfg, const Layer& l, const LayerWork& w, Pass pass) {
+nlohmann::json run_json(const RunConfig& cfg, const Layer& l, const LayerWork& w, Pass pass) {
     const std::string out = in_child([&] {
         auto rs = run_single(cfg, l, w, pass, 1, nullptr, /*cluster=*/false);
         return results_json(rs, 0);
@@ -24,8 +24,8 @@ nlohmann::json run_json(const ChipConfig& cfg, const Layer& l, const LayerWork& 
     return j["results"][0];
 }
 
-ChipConfig fast_config() {
-    ChipConfig cfg;
+RunConfig fast_config() {
+    RunConfig cfg;
     cfg.simulation.engine = "fast";
     return cfg;
 }
@@ -41,8 +41,8 @@ ChipConfig fast_config() {
 TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    ChipConfig lock = fast_config();
-    ChipConfig dec = fast_config();
+    RunConfig lock = fast_config();
+    RunConfig dec = fast_config();
     dec.pe_array.group_sync = "decoupled";
     const nlohmann::json a = run_json(lock, l, w, Pass::FF);
     const nlohmann::json b = run_json(dec, l, w, Pass::FF);
@@ -70,7 +70,7 @@ TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
 TEST(Machines, CrossbarMachineOnADenseLayer) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    ChipConfig cfg = fast_config();
+    RunConfig cfg = fast_config();
     cfg.compaction.routing = "crossbar";
     cfg.pe_array.group_sync = "decoupled";
     cfg.reorder_unit.enabled = false;
@@ -98,7 +98,7 @@ TEST(Machines, DecoupledGroupsRunAheadByTheirFifo) {
     w.mask.row(0, 1, 0) = 0;
     w.mask.row(1, 0, 0) = 0;
     auto cfg_for = [](const char* sync, int depth) {
-        ChipConfig c = fast_config();
+        RunConfig c = fast_config();
         c.pe_array.groups = 2;
         c.reorder_unit.enabled = false;
         c.pe_array.group_sync = sync;
@@ -122,14 +122,14 @@ TEST(Machines, PassesThatDoNotSkipComputeEveryProduct) {
     const LayerWork w = random_work(l, 1, PruneMode::SubStructured, 0.5, 0.5, 0.5, 11);
     int64_t kept = w.mask.kept_count();
     ASSERT_LT(kept, 16 * 8);
-    ChipConfig skip = fast_config();
-    ChipConfig none = fast_config();
+    RunConfig skip = fast_config();
+    RunConfig none = fast_config();
     none.skip = {false, false, false, false, false, false, false};
     const int64_t positions = 64;
     EXPECT_EQ(run_json(none, l, w, Pass::FF)["valid_macs"], 16 * 8 * positions);
     EXPECT_EQ(run_json(none, l, w, Pass::WG)["valid_macs"], 16 * 8 * positions);
     // FF skipping only the pruned weights: every kept weight meets every position.
-    ChipConfig weights_only = fast_config();
+    RunConfig weights_only = fast_config();
     weights_only.skip.ff_activations = false;
     EXPECT_EQ(run_json(weights_only, l, w, Pass::FF)["valid_macs"], kept * positions);
     // Skipping everything: fewer than that.
@@ -143,7 +143,7 @@ TEST(Machines, PassesThatDoNotSkipComputeEveryProduct) {
 TEST(Machines, Fp8OperandsHalveTheBytes) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    ChipConfig cfg = fast_config();
+    RunConfig cfg = fast_config();
     cfg.pe_array.mult_format = "fp8";
     const nlohmann::json k = run_json(cfg, l, w, Pass::FF);
     EXPECT_EQ(k["dram_read_bytes"], 960 + 2 * 1200);
@@ -158,7 +158,7 @@ TEST(Machines, Fp8OperandsHalveTheBytes) {
 
 // Fused BN/ReLU: the vector unit's element-ops stay, their tensors' DRAM round trip goes.
 TEST(Machines, FusedBnReluMakesNoDramTrip) {
-    ChipConfig plain, fused;
+    RunConfig plain, fused;
     fused.vector_unit.fuse_bn_relu = true;
     VectorUnit a("a", plain), b("b", fused);
     Layer bn;
@@ -179,7 +179,7 @@ TEST(Machines, FusedBnReluMakesNoDramTrip) {
 TEST(Machines, FusedSgdKeepsTheGradientsOnChip) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    ChipConfig plain = fast_config(), fused = fast_config();
+    RunConfig plain = fast_config(), fused = fast_config();
     fused.vector_unit.fuse_sgd = true;
     EXPECT_EQ(run_json(plain, l, w, Pass::WG)["dram_write_bytes"], 2 * 4608);
     EXPECT_EQ(run_json(fused, l, w, Pass::WG)["dram_write_bytes"], 0);
@@ -210,7 +210,7 @@ TEST(Machines, FusedSgdKeepsTheGradientsOnChip) {
 TEST(Machines, FilterOrientedBpFillsTheGroupsOfANarrowLayer) {
     const Layer l = conv_layer(16, 4, 3, 3, 8, 8, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 11);
-    ChipConfig chan = fast_config(), filt = fast_config();
+    RunConfig chan = fast_config(), filt = fast_config();
     filt.pe_array.bp_orientation = "filter";
     const nlohmann::json a = run_json(chan, l, w, Pass::BP);
     const nlohmann::json b = run_json(filt, l, w, Pass::BP);
@@ -237,7 +237,7 @@ TEST(Machines, FilterOrientedBpFillsTheGroupsOfANarrowLayer) {
 TEST(Machines, FilterOrientedBpAccumulatesClustersInTheOutputBuffer) {
     const Layer l = conv_layer(32, 4, 3, 3, 8, 8, 1, 1);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 12);
-    ChipConfig filt = fast_config();
+    RunConfig filt = fast_config();
     filt.pe_array.bp_orientation = "filter";
     const nlohmann::json b = run_json(filt, l, w, Pass::BP);
     EXPECT_EQ(b["compute_cycles"], 2 * 144);

@@ -17,7 +17,7 @@ struct Outcome {
 
 // Two one-packet windows pushed on consecutive edges c and c + 1.
 Outcome two_windows(int sets) {
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.pe_array.accumulator_sets = sets;
     const Layer l = conv_layer(16, 1, 1, 1, 16, 16, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 9);

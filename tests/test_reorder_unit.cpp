@@ -65,7 +65,7 @@ LineMaskSet family_masks(int n, int bits, int families, double flip, uint64_t se
 }
 
 TEST(ReorderUnit, GreedyBeatsNaturalOrderAndApproachesOptimum) {
-    ChipConfig cfg;
+    RunConfig cfg;
     ReorderUnit unit("ru", cfg);
     std::vector<int> natural(8);
     std::iota(natural.begin(), natural.end(), 0);
@@ -91,7 +91,7 @@ TEST(ReorderUnit, GreedyBeatsNaturalOrderAndApproachesOptimum) {
 }
 
 TEST(ReorderUnit, DisabledKeepsNaturalOrderForFree) {
-    ChipConfig cfg;
+    RunConfig cfg;
     cfg.reorder_unit.enabled = false;
     ReorderUnit unit("ru", cfg);
     const LineMaskSet m = family_masks(32, 40, 4, 0.1, 3);
@@ -107,7 +107,7 @@ TEST(ReorderUnit, DisabledKeepsNaturalOrderForFree) {
 // Cluster 2: 15 rounds over 15, ..., 1 = 120 compares: 15..9 -> 2 each (14), 8..1 -> 1 each (8) =
 // 22 cycles. Plus one cycle per placed item (2 seeds + 30 picks = 32): 52 + 22 + 32 = 106 cycles.
 TEST(ReorderUnit, CyclesByHand) {
-    ChipConfig cfg;
+    RunConfig cfg;
     ReorderUnit unit("ru", cfg);
     const LineMaskSet m = family_masks(32, 100, 4, 0.1, 5);
     const ReorderResult r = unit.cluster(m, 16);
@@ -139,13 +139,13 @@ TEST(ReorderUnit, LineMasksOrientation) {
 // taken at c + 1; the unit is busy for the 106 cycles derived above (c + 1 ... c + 106) and pushes
 // done in its last busy cycle: done is visible at c + 107. Its table equals the direct computation.
 TEST(ReorderUnitClocked, StateMachineCyclesByHand) {
-    ChipConfig cfg;
+    RunConfig cfg;
     const LineMaskSet m = family_masks(32, 100, 4, 0.1, 5);
     struct Top : test::UnitTop {
         ReorderUnit unit;
         Fifo<ReorderCmd> cmd{"cmd", 1};
         Fifo<int> done{"done", 1};
-        Top(sc_core::sc_module_name n, const ChipConfig& c) : UnitTop(n), unit("unit", c) {
+        Top(sc_core::sc_module_name n, const RunConfig& c) : UnitTop(n), unit("unit", c) {
             unit.clk(clk);
             unit.reset(reset);
             unit.cmd_in(cmd);

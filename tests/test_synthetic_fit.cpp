@@ -80,7 +80,7 @@ const Pair& traces() {
     static const Pair p = [] {
         Pair r;
         r.real = load_trace(kReal.string(), 1);
-        ChipConfig cfg;  // the default workload
+        RunConfig cfg;  // the default workload
         WorkloadParams sp = cfg.workload;
         // The real trace's size and sparsity; everything else is the default (fitted) model.
         sp.batch = r.real.batch;

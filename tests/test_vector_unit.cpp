@@ -11,7 +11,7 @@ namespace {
 // SGD with momentum over 1000 kept weights, 4 ops each (momentum, decay, update): 4000 element-ops
 // on 32 lanes = ceil(4000 / 32) = 125 cycles.
 TEST(VectorUnit, SgdWorkByHand) {
-    ChipConfig cfg;
+    RunConfig cfg;
     VectorUnit vu("vu", cfg);
     const VectorWork w = vu.sgd_work(1000);
     EXPECT_EQ(w.ops, 4000);
@@ -23,12 +23,12 @@ TEST(VectorUnit, SgdWorkByHand) {
 // is taken in the next cycle (c + 126), busy c + 126 .. c + 250, done visible at c + 251: no idle
 // cycle between two commands.
 TEST(VectorUnitClocked, LanesElementOpsPerCycle) {
-    ChipConfig cfg;
+    RunConfig cfg;
     struct Top : UnitTop {
         VectorUnit vu;
         Fifo<VectorWork> cmd{"cmd", 1};
         Fifo<int> done{"done", 1};
-        Top(sc_core::sc_module_name n, const ChipConfig& c) : UnitTop(n), vu("vu", c) {
+        Top(sc_core::sc_module_name n, const RunConfig& c) : UnitTop(n), vu("vu", c) {
             vu.clk(clk);
             vu.reset(reset);
             vu.cmd_in(cmd);

@@ -111,7 +111,7 @@ inline LayerWork random_work(const Layer& l, int N, PruneMode mode, double wsp, 
 }
 
 // Runs one (layer, pass) on a fresh chip. A SystemC process elaborates once: one call per test.
-inline std::vector<LayerPassResult> run_single(const ChipConfig& cfg, const Layer& l, const LayerWork& w, Pass pass,
+inline std::vector<LayerPassResult> run_single(const RunConfig& cfg, const Layer& l, const LayerWork& w, Pass pass,
                                                int N, LayerValues* values, bool cluster = true) {
     SwpuChip chip("chip", cfg);
     chip.set_single(&l, &w, pass, N, values, cluster);

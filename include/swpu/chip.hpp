@@ -47,8 +47,12 @@ struct TracedSignal {
 };
 
 class SwpuChip : public sc_core::sc_module {
+    // First: the units are built from them. The chip part of the run config, and how it is simulated.
+    const ChipConfig& m_cfg;
+    const SimulationParams m_sim;
+
 public:
-    SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg);
+    SwpuChip(sc_core::sc_module_name name, const RunConfig& run);
 
     // Work to run when the simulation starts (set one before sc_start).
     void set_trace(const Trace* trace) { m_trace = trace; }
@@ -120,7 +124,6 @@ private:
     void set_block(int phase, int layer, int state);
     void dump_pass(int step, const Layer& l, const LayerWork& w, Pass pass, int batch, const LayerValues* v);
 
-    const ChipConfig& m_cfg;
     sc_core::sc_time m_period;
     static constexpr int kTracedFifos = 5;
     sc_core::sc_signal<int> m_fifo_occupancy[kTracedFifos];

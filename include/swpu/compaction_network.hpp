@@ -65,7 +65,8 @@ public:
     sc_core::sc_signal<int> stage_valid{"stage_valid"};  // pipeline registers holding a packet
     sc_core::sc_signal<int> input_state{"input_state"};  // 0 idle, 1 step, 2 wait line, 3 wait weight, 4 frozen
 
-    CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg);
+    // `functional`: lane packets carry operand values (simulation.mode = functional).
+    CompactionNetwork(sc_core::sc_module_name name, const ChipConfig& cfg, bool functional = false);
 
     // Cycle engine: the pass of the next tile and the cluster in the groups (configuration
     // registers). The plan supplies WG's per-group gradient bits (may be null for FF/BP).

@@ -100,13 +100,6 @@ struct ChipConfig {
         int sgd_ops = 4;
         int mask_update_ops = 3;
     } vector_unit;
-    struct Simulation {
-        std::string engine = "cycle";  // "cycle" (clocked units) or "fast" (step-level model)
-        std::string mode = "timing";  // "timing" or "functional"
-        bool time_skip = true;
-        uint64_t seed = 1;
-    } simulation;
-    WorkloadParams workload;  // the synthetic workload (swpu/workload.hpp)
 
     // Energy reference table at v_nom (pJ per action) and leakage (mW), Accelergy style, plus one
     // calibration factor per component class. Sources in docs/energy.md.
@@ -141,14 +134,7 @@ struct ChipConfig {
         double cal_leakage = 0.833;
     } energy;
 
-    struct Limits {
-        int trace_memory_mib = 8192;  // masks and bitmaps of all iterations of a trace
-        int vcd_mib = 2048;           // a --vcd-window's file, checked while the run proceeds
-    } limits;
 
-    std::string source_file = "<defaults>";  // where it was loaded from
-    // The files applied, base first: a file that "extends" another is applied after it.
-    std::vector<std::string> source_files;
 
     // Derived quantities.
     double f_max_mhz(double v) const;  // alpha-power law anchored at f_max_mhz_at_vnom, v_nom
@@ -156,15 +142,44 @@ struct ChipConfig {
     double clock_period_ns() const { return 1000.0 / clock_mhz(); }
     int lanes_per_segment() const { return pe_array.lanes / compaction.segments; }
     int window_per_segment() const { return compaction.window / compaction.segments; }
-    bool functional() const { return simulation.mode == "functional"; }
-    bool cycle_engine() const { return simulation.engine == "cycle"; }
     int operand_bits() const { return pe_array.mult_format == "fp8" ? 8 : 16; }
     bool decoupled() const { return pe_array.group_sync == "decoupled"; }
     // Decoupled groups with crossbars: weights stored element-compressed (value + index words).
     bool element_indexed() const { return decoupled() && compaction.routing == "crossbar"; }
     // BP keeps FF's filter clusters: per-group output-gradient lines, a cross-group reduction per input channel.
     bool bp_filter() const { return pe_array.bp_orientation == "filter"; }
+};
 
+// How a run is simulated (the config's `simulation` section).
+struct SimulationParams {
+    std::string engine = "cycle";  // "cycle" (clocked units) or "fast" (step-level model)
+    std::string mode = "timing";   // "timing" or "functional"
+    bool time_skip = true;
+    uint64_t seed = 1;
+    bool functional() const { return mode == "functional"; }
+    bool cycle_engine() const { return engine == "cycle"; }
+};
+
+// Resource limits of a run (the config's `limits` section).
+struct RunLimits {
+    int trace_memory_mib = 8192;  // masks and bitmaps of all iterations of a trace
+    int vcd_mib = 2048;           // a --vcd-window's file, checked while the run proceeds
+};
+
+// One config file: the chip (the hardware the units are built from, ChipConfig), the synthetic
+// workload it runs, how it is simulated and the run's limits. The units see only the chip part.
+struct RunConfig : ChipConfig {
+    SimulationParams simulation;
+    WorkloadParams workload;  // the synthetic workload (swpu/workload.hpp)
+    RunLimits limits;
+
+    std::string source_file = "<defaults>";  // where it was loaded from
+    // The files applied, base first: a file that "extends" another is applied after it.
+    std::vector<std::string> source_files;
+
+    const ChipConfig& chip_config() const { return *this; }
+    bool functional() const { return simulation.functional(); }
+    bool cycle_engine() const { return simulation.cycle_engine(); }
     nlohmann::json to_json() const;  // the effective configuration, every field
 };
 
@@ -175,13 +190,13 @@ struct ConfigError {
 };
 
 // Loads a config file on top of the defaults and validates it. Throws ConfigError.
-ChipConfig load_config(const std::string& file);
+RunConfig load_config(const std::string& file);
 // Parses a JSON document (already read) on top of the defaults. Throws ConfigError.
-ChipConfig config_from_json_text(const std::string& text, const std::string& file_name);
+RunConfig config_from_json_text(const std::string& text, const std::string& file_name);
 // Applies "path=value" (value parsed as JSON, else taken as a string). Throws ConfigError.
-void apply_override(ChipConfig& cfg, const std::string& assignment);
+void apply_override(RunConfig& cfg, const std::string& assignment);
 // Cross-field checks (frequency <= f_max, lanes divisible by segments, ...). Throws ConfigError.
-void validate(const ChipConfig& cfg);
+void validate(const RunConfig& cfg);
 
 // One documented parameter of the schema.
 struct ConfigFieldDoc {

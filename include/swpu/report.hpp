@@ -27,7 +27,7 @@ struct RunInfo {
 
 // With an energy result (EnergyModel::evaluate of the same results), the report holds its "energy"
 // block and each entry's energy.
-nlohmann::json build_report(const ChipConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
+nlohmann::json build_report(const RunConfig& cfg, const RunInfo& info, const std::vector<LayerPassResult>& results,
                             const EnergyResult* energy = nullptr);
 std::string layers_csv(const ChipConfig& cfg, const std::vector<LayerPassResult>& results);
 // The report's "energy" block: every figure with its scope (chip or chip + DRAM; whole run or conv passes).

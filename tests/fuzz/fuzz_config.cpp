@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
-    swpu::ChipConfig cfg;
+    swpu::RunConfig cfg;
     try {
         cfg = swpu::config_from_json_text(text, "fuzz.json");
     } catch (const swpu::ConfigError& e) {
@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     const std::string once = cfg.to_json().dump();
-    swpu::ChipConfig again;
+    swpu::RunConfig again;
     try {
         again = swpu::config_from_json_text(once, "roundtrip.json");
     } catch (const swpu::ConfigError& e) {

@@ -10,9 +10,9 @@
 #include "swpu/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const std::string kDefaults = swpu::ChipConfig().to_json().dump();
+    static const std::string kDefaults = swpu::RunConfig().to_json().dump();
     const std::string text(reinterpret_cast<const char*>(data), size);
-    swpu::ChipConfig cfg;
+    swpu::RunConfig cfg;
     bool changed = false, checked_refusal = false;
     size_t start = 0;
     for (int n = 0; n < 8 && start <= text.size(); ++n) {
