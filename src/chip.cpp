@@ -1,5 +1,6 @@
 #include "swpu/chip.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -41,8 +42,10 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
       vector_unit("vector_unit", cfg),
       tile_cmd("tile_cmd", 1),
       tile_done("tile_done", 1),
-      line_req("line_req", cfg.dbl.line_buffers),
-      weight_req("weight_req", cfg.compaction.step_fifo_depth),
+      // Decoupled groups issue a line per cycle, as many ahead as the operand FIFOs hold.
+      line_req("line_req", cfg.decoupled() ? std::max(cfg.dbl.line_buffers, cfg.pe_array.group_fifo_depth) : cfg.dbl.line_buffers),
+      weight_req("weight_req", cfg.decoupled() ? std::max(cfg.compaction.step_fifo_depth, cfg.pe_array.group_fifo_depth)
+                                               : cfg.compaction.step_fifo_depth),
       obuf_req("obuf_req", cfg.pe_array.accumulator_sets),
       line_resp("line_resp", cfg.dbl.line_buffers),
       weight_resp("weight_resp", cfg.compaction.step_fifo_depth),
@@ -51,6 +54,7 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
       steps("steps", cfg.compaction.step_fifo_depth),
       line_credits("line_credits", cfg.dbl.line_buffers),
       lane_packets("lane_packets", cfg.pe_array.input_fifo_depth),
+      group_release("group_release", 2),
       reorder_cmd("reorder_cmd", 1),
       reorder_done("reorder_done", 1),
       vector_cmd("vector_cmd", 1),
@@ -98,6 +102,8 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
     pe_array.obuf_request(obuf_req);
     pe_array.obuf_response(obuf_resp);
     pe_array.done_out(tile_done);
+    pe_array.release_out(group_release);
+    compaction_network.release_in(group_release);
     output_buffer.request(obuf_req);
     output_buffer.response(obuf_resp);
     SC_HAS_PROCESS(SwpuChip);
@@ -178,6 +184,7 @@ int64_t SwpuChip::run_tile_clocked(const PassPlan& plan, const Tile& t, int inde
     std::vector<int> items;
     plan.cluster_items(t.cluster, items);
     compaction_network.configure(plan.pass(), &plan, items);
+    if (m_cfg.decoupled()) compaction_network.configure_groups(&dbl_controller.group_lines(), t.w_begin);
     pe_array.configure(&plan, &compaction_network, items, index);
     const int64_t c0 = now_cycle();
     while (!tile_cmd.can_push()) sc_core::wait(tile_cmd.data_read_event());

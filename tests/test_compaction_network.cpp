@@ -241,6 +241,60 @@ TEST(CompactionNetworkUnit, WindowLeavesAfterItsCyclesPlusTheStages) {
     EXPECT_EQ(k.switch_traversals, 13 * 4);
 }
 
+// The lockstep crossbar (routing = crossbar): one segment as wide as the window, its 16 lane
+// multiplexers each a select tree of log2(64) = 6 levels with a register per level (the pipelining of
+// the log stages). A window with 5, 16, 0 and 1 valid positions in its quarters (22 valid) leaves in
+// ceil(22 / 16) = 2 packets, where four segments of 4 lanes would need max(2, 4, 0, 1) = 4. Pushed at
+// edge c: the input stage takes it at c + 1, packet j enters the select tree at c + 1 + j, leaves its
+// 6th register at c + 1 + j + 6 and is visible to the PE array at c + 8 + j. The line register frees
+// after the step's last input cycle (c + 2): the credit is visible at c + 3. Lane k of packet j carries
+// the (16j + k)-th valid position (the k-th valid element goes to lane k); the crossbar counts its
+// routes itself: 22 operands to the lanes and 22 products back to each of the 16 groups' positions.
+TEST(CompactionNetworkUnit, CrossbarPacksTheWindowWithoutSegmentLoss) {
+    const ChipConfig cfg = cfg_with(64, 4, 16, "crossbar");
+    const uint64_t mixed = 0x1full | (0xffffull << 16) | (1ull << 63);
+    int64_t pushed = 0, credit_seen = -1;
+    std::vector<int64_t> seen;
+    std::vector<int> lanes;
+    std::vector<std::vector<int>> positions;
+    NetworkTop top("top", cfg, 2);
+    top.stimulus = [&](test::UnitTop&) {
+        pushed = top.cycle();
+        top.lines.push(BufResponse{});
+        top.weights.push(BufResponse{});
+        top.steps.push(ff_step(mixed, StepCmd::FirstOfLine | StepCmd::LastOfLine | StepCmd::LastOfWindow));
+        while (seen.size() < 2 && top.cycle() < pushed + 40) {
+            top.edge();
+            if (top.packets.can_pop()) {
+                const LanePacket p = top.packets.pop();
+                seen.push_back(top.cycle());
+                lanes.push_back(top.net.lanes_busy_in_cycle(p.valid, p.cycle));
+                std::vector<int> pos;
+                top.net.route(p.valid, p.cycle, pos);
+                positions.push_back(pos);
+            }
+            if (credit_seen < 0 && top.credits.can_pop()) {
+                top.credits.pop();
+                credit_seen = top.cycle();
+            }
+        }
+    };
+    sc_core::sc_start();
+    EXPECT_EQ(top.net.stages(), 6);
+    ASSERT_EQ(seen.size(), 2u);
+    for (int j = 0; j < 2; ++j) EXPECT_EQ(seen[size_t(j)] - pushed, 8 + j) << "packet " << j;
+    EXPECT_EQ(lanes, (std::vector<int>{16, 6}));
+    // Packet 0: positions 0-4 and 16-26; packet 1: 27-31 and 63, lanes 6-15 idle.
+    EXPECT_EQ(positions[0], (std::vector<int>{0, 1, 2, 3, 4, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26}));
+    EXPECT_EQ(positions[1], (std::vector<int>{27, 28, 29, 30, 31, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}));
+    EXPECT_EQ(credit_seen - pushed, 3);
+    const Counters k = top.net.take_counters();
+    EXPECT_EQ(k.compute_cycles, 2);
+    EXPECT_EQ(k.crossbar_routes, 22 * (1 + 16));
+    EXPECT_EQ(k.switch_traversals, 0);
+    EXPECT_EQ(k.switch_hops, 0);
+}
+
 // A step whose line has not arrived waits: the operand-wait counter counts the cycles. Line data
 // pushed 3 edges after the step: the step is visible at c + 1, its line at c + 4: 3 waiting cycles.
 TEST(CompactionNetworkUnit, StepWaitsForItsLine) {

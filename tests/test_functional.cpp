@@ -34,7 +34,7 @@ struct Case {
     int shape;
     PruneMode mode;
     Pass pass;
-    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip"
+    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip"; "_fast": fast engine
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -61,7 +61,7 @@ std::vector<Case> all_cases() {
     // fast engine (the default is the cycle engine).
     for (int s : {1, 2, 4, 6})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG})
-            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "crossbar_decoupled"})
+            for (const char* var : {"noreorder", "crossbar", "crossbar_fast", "nodbl", "d1", "fast", "decoupled", "crossbar_decoupled"})
                 v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, p, var});
     // Decoupled groups without DBL, and a machine that skips nothing (every operand and weight is
     // computed; the FC layer's block padding would count as inputs, so conv layers only).
@@ -84,7 +84,7 @@ TEST_P(Functional, MatchesEigenReference) {
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
     const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
-    if (has("crossbar") || has("fast") || has("decoupled")) cfg.simulation.engine = "fast";
+    if (has("fast") || has("decoupled")) cfg.simulation.engine = "fast";
     if (has("crossbar")) cfg.compaction.routing = "crossbar";
     if (has("decoupled")) cfg.pe_array.group_sync = "decoupled";
     if (has("nodbl")) cfg.dbl.enabled = false;
