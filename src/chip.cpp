@@ -46,13 +46,19 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const ChipConfig& cfg)
       line_req("line_req", cfg.decoupled() ? std::max(cfg.dbl.line_buffers, cfg.pe_array.group_fifo_depth) : cfg.dbl.line_buffers),
       weight_req("weight_req", cfg.decoupled() ? std::max(cfg.compaction.step_fifo_depth, cfg.pe_array.group_fifo_depth)
                                                : cfg.compaction.step_fifo_depth),
-      obuf_req("obuf_req", cfg.pe_array.accumulator_sets),
-      line_resp("line_resp", cfg.dbl.line_buffers),
-      weight_resp("weight_resp", cfg.compaction.step_fifo_depth),
+      // Decoupled groups: the request queue is as deep as the operand FIFOs (the routers' WG gate).
+      obuf_req("obuf_req", cfg.decoupled() ? std::max(cfg.pe_array.accumulator_sets, cfg.pe_array.group_fifo_depth)
+                                           : cfg.pe_array.accumulator_sets),
+      // Decoupled groups: the answers fill the operand FIFOs' entries, as many as they hold.
+      line_resp("line_resp", cfg.decoupled() ? std::max(cfg.dbl.line_buffers, cfg.pe_array.group_fifo_depth) : cfg.dbl.line_buffers),
+      weight_resp("weight_resp", cfg.decoupled() ? std::max(cfg.compaction.step_fifo_depth, cfg.pe_array.group_fifo_depth)
+                                                 : cfg.compaction.step_fifo_depth),
       // Every write-back and read-modify-write in flight can be acknowledged without waiting.
-      obuf_resp("obuf_resp", cfg.pe_array.accumulator_sets + cfg.buffers.output.read_latency + 2),
+      obuf_resp("obuf_resp", std::max(cfg.pe_array.accumulator_sets, cfg.decoupled() ? cfg.pe_array.group_fifo_depth : 0) +
+                                 cfg.buffers.output.read_latency + 2),
       steps("steps", cfg.compaction.step_fifo_depth),
-      line_credits("line_credits", cfg.dbl.line_buffers),
+      line_credits("line_credits", cfg.decoupled() ? std::max(cfg.dbl.line_buffers, cfg.pe_array.group_fifo_depth)
+                                                   : cfg.dbl.line_buffers),
       lane_packets("lane_packets", cfg.pe_array.input_fifo_depth),
       group_release("group_release", 2),
       reorder_cmd("reorder_cmd", 1),
@@ -196,7 +202,8 @@ int64_t SwpuChip::run_tile_clocked(const PassPlan& plan, const Tile& t, int inde
         if (tile_done.can_pop()) break;
         const int64_t progress = lane_packets.pushes() + steps.pushes() + obuf_req.pushes();
         if (progress == seen)
-            throw std::logic_error("cycle engine: no progress in tile " + std::to_string(index) + " at cycle " +
+            throw std::logic_error("cycle engine: no progress in tile " + std::to_string(index) + " of layer " +
+                                   std::to_string(m_sig.layer.read()) + " at cycle " +
                                    std::to_string(now_cycle()) + ": " + dbl_controller.debug_state() +
                                    compaction_network.debug_state() + pe_array.debug_state());
         seen = progress;

@@ -99,7 +99,8 @@ void CompactionNetwork::configure_groups(const GroupLineTable* table, int first_
     m_cmds.clear();
     m_arrived = m_freed = m_received = 0;
     m_act_avail = m_weight_avail = 0;
-    m_released = 0;
+    // Releases count from the start of the run: those of earlier tiles may still be on their way.
+    m_release_base = m_release_events;
     m_first_arrival = m_last_work = -1;
 }
 
@@ -113,10 +114,11 @@ int64_t CompactionNetwork::now_cycle() {
 }
 
 bool CompactionNetwork::group_may_start(const GroupLine& gl) const {
+    const int64_t released = m_released - m_release_base;  // this tile's
     if (m_pass != Pass::WG)  // the window's accumulator set has written back the window `sets` before
-        return gl.window - m_tile_w0 < m_sets + m_released;
+        return gl.window - m_tile_w0 < m_sets + released;
     // WG: the request queue holds `depth` read-modify-writes: the one `depth` lines back has been served.
-    return gl.rmw_before < m_fifo_depth || m_released >= gl.rmw_before - m_fifo_depth + 1;
+    return gl.rmw_before < m_fifo_depth || released >= gl.rmw_before - m_fifo_depth + 1;
 }
 
 void CompactionNetwork::group_start_step(int g) {
@@ -193,14 +195,15 @@ void CompactionNetwork::group_stage() {
     size_t freed = m_arrived;
     for (int g = 0; g < m_groups; ++g) {
         GroupState& gs = m_gs[size_t(g)];
-        // An idle group takes the next line of its FIFO that holds steps of its own (entries without
-        // any are passed over), when the line's accumulator set or request-queue slot is free.
+        // An idle group takes the next entry of its FIFO when the entry's gate is open (its window's
+        // accumulator set, or its request-queue slot, is free): an entry without steps of its own is
+        // passed over, the next one with steps started.
         while (!gs.busy && gs.ptr < m_arrived) {
+            if (!group_may_start(tb.lines[gs.ptr])) break;
             if (tb.first(gs.ptr, g) == tb.end(gs.ptr, g)) {
                 ++gs.ptr;
                 continue;
             }
-            if (!group_may_start(tb.lines[gs.ptr])) break;
             gs.busy = true;
             gs.step = tb.first(gs.ptr, g);
             gs.step_end = tb.end(gs.ptr, g);
@@ -234,8 +237,14 @@ void CompactionNetwork::group_stage() {
     // ride with this cycle's products to the PE array.
     for (; m_freed < freed; ++m_freed) {
         const GroupLine& gl = tb.lines[m_freed];
-        if (gl.rmw_words) sl.rmw_words.push_back(gl.rmw_words);
-        if (gl.flags & StepCmd::LastOfWindow) sl.window_ends.push_back(gl.window);
+        if (gl.rmw_words) {
+            sl.rmw_words.push_back(gl.rmw_words);
+            ++m_release_events;
+        }
+        if (gl.flags & StepCmd::LastOfWindow) {
+            sl.window_ends.push_back(gl.window);
+            ++m_release_events;
+        }
         if (gl.flags & StepCmd::LastOfTile) {
             sl.tile_end = true;
             group_tile_end();
@@ -398,6 +407,7 @@ void CompactionNetwork::tick() {
         m_in_pipe = 0;
         m_step_j = m_step_cycles = 0;
         m_line_loaded = false;
+        m_released = m_release_events = m_release_base = 0;
         show_state(0);
         return;
     }

@@ -127,7 +127,7 @@ std::vector<Field> build_schema() {
     add(make("pe_array.group_sync", Kind::String, "ASSUMED", "", "How the G groups of a cluster advance: 'lockstep' (every group steps through the union of the cluster's lines and positions together, one shared compaction per step) or 'decoupled' (the cluster's lines are read once and broadcast into per-group operand FIFOs; each group steps through its own lines and positions through its own compaction network and may run ahead of the slowest by group_fifo_depth lines).",
              "The abstract does not say how the workload is balanced across groups; lockstep is the simpler reading (one network), decoupled the alternative a designer would weigh (G networks, less idling). docs/architecture.md.",
              ACC(pe_array.group_sync)), 0, 0, false, {"lockstep", "decoupled"});
-    add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest.",
+    add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest. The cycle engine sizes the queues that feed the FIFOs (line and weight reads and their answers, the line credits) and the output buffer's request queue (WG read-modify-writes) to at least this depth.",
              "Four line registers per group, as the DBL controller's line_buffers of the lockstep machine.", ACC(pe_array.group_fifo_depth)), 1, 1024);
     // compaction network
     add(make("compaction.window", Kind::Int, "ASSUMED", "positions", "Compaction window N: output positions considered per step.",

@@ -257,6 +257,8 @@ bool PeArray::accumulate_groups(const LanePacket& p) {
         if (m_slice_event < sl.window_ends.size()) {
             const int w = sl.window_ends[m_slice_event];
             const int set = (w - m_tile_w0) % m_sets;
+            // The routers' gate keeps a group out of a window until its set is released.
+            if (m_set_busy[size_t(set)]) throw std::logic_error("pe_array: a window ended on an accumulator set still writing back");
             const int n = int(m_plan->window_store_accesses(w, m_real_items));
             rq.kind = BufRequest::Write;
             rq.accesses = n;

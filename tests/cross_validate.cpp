@@ -3,7 +3,8 @@
 // Each point is a random layer (odd and small shapes, 1x1 / 3x3 / 5x5 kernels, strides 1 and 2,
 // padding, FC layers), pass (FF, BP, WG), pruning mode and sparsity, activation and gradient
 // densities, batch 1-4, and a random chip (groups, lanes, window, segments, banks, DBL and reorder
-// on/off, line registers, latencies, accumulator sets). It runs on both engines, each in its own
+// on/off, line registers, latencies, accumulator sets, log or crossbar routing, lockstep or decoupled
+// groups with operand FIFOs of 1-8 lines). It runs on both engines, each in its own
 // process (a SystemC model elaborates once per process), and compares: every action count must be
 // identical, and the cycles are reported with their relative difference and, where they differ,
 // the stall counters of the cycle engine that explain it.

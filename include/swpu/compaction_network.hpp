@@ -102,6 +102,14 @@ public:
     }
     Counters take_counters();
     std::string debug_state() const {
+        if (m_decoupled) {
+            std::string gs;
+            for (const GroupState& g : m_gs) gs += " " + std::to_string(g.ptr) + (g.busy ? "*" : "");
+            return "compaction_network (decoupled): lines received " + std::to_string(m_received) + ", arrived " +
+                   std::to_string(m_arrived) + ", freed " + std::to_string(m_freed) + ", released " +
+                   std::to_string(m_released - m_release_base) + ", act/weight answers " + std::to_string(m_act_avail) +
+                   "/" + std::to_string(m_weight_avail) + ", group lines" + gs + "; ";
+        }
         return "compaction_network: step " + std::to_string(m_step_j) + "/" + std::to_string(m_step_cycles) +
                ", in stages " + std::to_string(m_in_pipe) + ", line loaded " + std::to_string(m_line_loaded) +
                ", steps visible " + std::to_string(steps_in->visible()) + ", lines visible " +
@@ -240,7 +248,9 @@ private:
     std::deque<int32_t> m_cmds;  // lines announced, data not yet arrived
     size_t m_arrived = 0, m_freed = 0, m_received = 0;
     int m_act_avail = 0, m_weight_avail = 0;
-    int64_t m_released = 0;      // this tile's windows written back (FF/BP) or lines served (WG)
+    int64_t m_released = 0;        // windows written back (FF/BP) or lines served (WG) since reset
+    int64_t m_release_events = 0;  // write-backs and read-modify-writes sent to the PE array since reset
+    int64_t m_release_base = 0;    // m_release_events when the tile started
     int m_credit_pending = 0;
     int64_t m_first_arrival = -1, m_last_work = -1;
     std::vector<GroupSlice> m_slices;
