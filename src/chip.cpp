@@ -1,5 +1,6 @@
 #include "swpu/chip.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -43,16 +44,25 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const RunConfig& run)
       vector_unit("vector_unit", m_cfg),
       tile_cmd("tile_cmd", 1),
       tile_done("tile_done", 1),
-      line_req("line_req", m_cfg.dbl.line_buffers),
-      weight_req("weight_req", m_cfg.compaction.step_fifo_depth),
-      obuf_req("obuf_req", m_cfg.pe_array.accumulator_sets),
-      line_resp("line_resp", m_cfg.dbl.line_buffers),
-      weight_resp("weight_resp", m_cfg.compaction.step_fifo_depth),
+      // Decoupled groups issue a line per cycle, as many ahead as the operand FIFOs hold.
+      line_req("line_req", m_cfg.decoupled() ? std::max(m_cfg.dbl.line_buffers, m_cfg.pe_array.group_fifo_depth) : m_cfg.dbl.line_buffers),
+      weight_req("weight_req", m_cfg.decoupled() ? std::max(m_cfg.compaction.step_fifo_depth, m_cfg.pe_array.group_fifo_depth)
+                                               : m_cfg.compaction.step_fifo_depth),
+      // Decoupled groups: the request queue is as deep as the operand FIFOs (the routers' WG gate).
+      obuf_req("obuf_req", m_cfg.decoupled() ? std::max(m_cfg.pe_array.accumulator_sets, m_cfg.pe_array.group_fifo_depth)
+                                           : m_cfg.pe_array.accumulator_sets),
+      // Decoupled groups: the answers fill the operand FIFOs' entries, as many as they hold.
+      line_resp("line_resp", m_cfg.decoupled() ? std::max(m_cfg.dbl.line_buffers, m_cfg.pe_array.group_fifo_depth) : m_cfg.dbl.line_buffers),
+      weight_resp("weight_resp", m_cfg.decoupled() ? std::max(m_cfg.compaction.step_fifo_depth, m_cfg.pe_array.group_fifo_depth)
+                                                 : m_cfg.compaction.step_fifo_depth),
       // Every write-back and read-modify-write in flight can be acknowledged without waiting.
-      obuf_resp("obuf_resp", m_cfg.pe_array.accumulator_sets + m_cfg.buffers.output.read_latency + 2),
+      obuf_resp("obuf_resp", std::max(m_cfg.pe_array.accumulator_sets, m_cfg.decoupled() ? m_cfg.pe_array.group_fifo_depth : 0) +
+                                 m_cfg.buffers.output.read_latency + 2),
       steps("steps", m_cfg.compaction.step_fifo_depth),
-      line_credits("line_credits", m_cfg.dbl.line_buffers),
+      line_credits("line_credits", m_cfg.decoupled() ? std::max(m_cfg.dbl.line_buffers, m_cfg.pe_array.group_fifo_depth)
+                                                   : m_cfg.dbl.line_buffers),
       lane_packets("lane_packets", m_cfg.pe_array.input_fifo_depth),
+      group_release("group_release", 2),
       reorder_cmd("reorder_cmd", 1),
       reorder_done("reorder_done", 1),
       vector_cmd("vector_cmd", 1),
@@ -100,6 +110,8 @@ SwpuChip::SwpuChip(sc_core::sc_module_name name, const RunConfig& run)
     pe_array.obuf_request(obuf_req);
     pe_array.obuf_response(obuf_resp);
     pe_array.done_out(tile_done);
+    pe_array.release_out(group_release);
+    compaction_network.release_in(group_release);
     output_buffer.request(obuf_req);
     output_buffer.response(obuf_resp);
     SC_HAS_PROCESS(SwpuChip);
@@ -180,6 +192,7 @@ int64_t SwpuChip::run_tile_clocked(const PassPlan& plan, const Tile& t, int inde
     std::vector<int> items;
     plan.cluster_items(t.cluster, items);
     compaction_network.configure(plan.pass(), &plan, items);
+    if (m_cfg.decoupled()) compaction_network.configure_groups(&dbl_controller.group_lines(), t.w_begin);
     pe_array.configure(&plan, &compaction_network, items, index);
     const int64_t c0 = now_cycle();
     while (!tile_cmd.can_push()) sc_core::wait(tile_cmd.data_read_event());
@@ -191,7 +204,8 @@ int64_t SwpuChip::run_tile_clocked(const PassPlan& plan, const Tile& t, int inde
         if (tile_done.can_pop()) break;
         const int64_t progress = lane_packets.pushes() + steps.pushes() + obuf_req.pushes();
         if (progress == seen)
-            throw std::logic_error("cycle engine: no progress in tile " + std::to_string(index) + " at cycle " +
+            throw std::logic_error("cycle engine: no progress in tile " + std::to_string(index) + " of layer " +
+                                   std::to_string(m_sig.layer.read()) + " at cycle " +
                                    std::to_string(now_cycle()) + ": " + dbl_controller.debug_state() +
                                    compaction_network.debug_state() + pe_array.debug_state());
         seen = progress;

@@ -18,6 +18,7 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
       weight_in("weight_in"),
       packets_out("packets_out"),
       credit_out("credit_out"),
+      release_in("release_in"),
       m_crossbar(cfg.compaction.routing == "crossbar"),
       m_window(cfg.compaction.window),
       m_segments(m_crossbar ? 1 : cfg.compaction.segments),
@@ -50,6 +51,33 @@ CompactionNetwork::CompactionNetwork(sc_core::sc_module_name name, const ChipCon
         }
     }
     m_pipe_valid.assign(m_pipe.size(), 0);
+    m_decoupled = cfg.decoupled();
+    m_fifo_depth = cfg.pe_array.group_fifo_depth;
+    m_sets = cfg.pe_array.accumulator_sets;
+    if (m_decoupled) {
+        // Slices in flight: the stages, the PE array's input FIFO and its multiplier/adder pipeline.
+        const size_t in_flight = m_pipe.size() + size_t(cfg.pe_array.input_fifo_depth) +
+                                 size_t(cfg.pe_array.multiplier_latency + cfg.pe_array.reduce_latency) + 2;
+        size_t ring = 1;
+        while (ring < in_flight) ring <<= 1;
+        m_slices.resize(ring);
+        const size_t G = size_t(m_groups);
+        for (GroupSlice& sl : m_slices) {
+            sl.valid.assign(G, 0);
+            sl.window.assign(G, 0);
+            sl.line.assign(G, 0);
+            sl.s.assign(G, 0);
+            sl.cycle.assign(G, 0);
+            sl.drop.assign(G, 0);
+            if (functional) {
+                sl.data.weight.assign(G, 0);
+                sl.data.operand.assign(G * size_t(m_lanes), 0);
+                sl.data.grad.assign(G * size_t(m_lanes), 0);
+                sl.data.lanes.assign(G, 0);
+            }
+        }
+        m_gs.assign(G, GroupState{});
+    }
     SC_HAS_PROCESS(CompactionNetwork);
     SC_METHOD(tick);
     sensitive << clk.pos();
@@ -61,6 +89,208 @@ void CompactionNetwork::configure(Pass pass, const PassPlan* plan, const std::ve
     m_pass = pass;
     m_plan = plan;
     m_items = items;
+}
+
+void CompactionNetwork::configure_groups(const GroupLineTable* table, int first_window) {
+    // Between tiles every group has finished and every slice has left: the FIFOs start empty.
+    m_table = table;
+    m_tile_w0 = first_window;
+    for (GroupState& gs : m_gs) gs = GroupState{};
+    m_cmds.clear();
+    m_arrived = m_freed = m_received = 0;
+    m_act_avail = m_weight_avail = 0;
+    // Releases count from the start of the run: those of earlier tiles may still be on their way.
+    m_release_base = m_release_events;
+    m_first_arrival = m_last_work = -1;
+}
+
+int64_t CompactionNetwork::now_cycle() {
+    if (m_period_ps == 0) {
+        const sc_core::sc_clock* c = dynamic_cast<const sc_core::sc_clock*>(clk.get_interface());
+        if (!c) throw std::logic_error(std::string(name()) + ": clk must be bound to an sc_clock");
+        m_period_ps = c->period().value();
+    }
+    return int64_t(sc_core::sc_time_stamp().value() / m_period_ps);
+}
+
+bool CompactionNetwork::group_may_start(const GroupLine& gl) const {
+    const int64_t released = m_released - m_release_base;  // this tile's
+    if (m_pass != Pass::WG)  // the window's accumulator set has written back the window `sets` before
+        return gl.window - m_tile_w0 < m_sets + released;
+    // WG: the request queue holds `depth` read-modify-writes: the one `depth` lines back has been served.
+    return gl.rmw_before < m_fifo_depth || released >= gl.rmw_before - m_fifo_depth + 1;
+}
+
+void CompactionNetwork::group_start_step(int g) {
+    GroupState& gs = m_gs[size_t(g)];
+    const GroupStep& st = m_table->steps[gs.step];
+    gs.j = 0;
+    if (st.drop) {  // fetched, detected zero, dropped: one cycle of the group
+        gs.cycles = 1;
+        return;
+    }
+    const CompactionCost c = cost(st.valid);
+    gs.cycles = c.cycles;
+    gs.valid += c.valid;
+    if (m_crossbar) {
+        m_k.crossbar_routes += c.valid;  // the group's own crossbar; its products return along the same paths
+    } else {
+        m_k.switch_traversals += int64_t(c.valid) * m_stages;  // the group's own network
+        m_k.switch_hops += c.hops;
+        if (m_pass != Pass::WG) m_k.scatter_traversals += int64_t(c.valid) * m_stages;
+    }
+}
+
+void CompactionNetwork::group_tile_end() {
+    // Compute cycles: from the first line's arrival to the last group's last cycle; what the busiest
+    // group spends waiting (for lines, FIFO entries, accumulator sets, the request queue) is its buffer
+    // stall.
+    const int64_t span = m_last_work < 0 ? 0 : m_last_work + 1 - m_first_arrival;
+    int64_t busiest = 0, work = 0;
+    for (const GroupState& gs : m_gs) {
+        busiest = std::max(busiest, gs.work);
+        work += gs.work;
+        m_k.idle_pack_lane_slots += gs.work * m_lanes - gs.valid;
+    }
+    m_k.idle_group_lane_slots += (int64_t(m_groups) * busiest - work) * m_lanes;
+    m_k.buffer_stall_cycles += span - busiest;
+    m_k.compute_cycles += span;
+    m_k.lane_slots += int64_t(m_groups) * m_lanes * span;
+}
+
+void CompactionNetwork::group_stage() {
+    const int64_t now = now_cycle();
+    if (release_in.size() > 0)
+        while (release_in->can_pop()) m_released += release_in->pop();
+    while (steps_in->can_pop()) {
+        m_cmds.push_back(steps_in->pop().entry);
+        ++m_received;
+    }
+    while (line_in->can_pop()) {
+        line_in->pop();
+        ++m_act_avail;
+    }
+    while (weight_in->can_pop()) {
+        weight_in->pop();
+        ++m_weight_avail;
+    }
+    // A line enters every group's FIFO when its data and its weights have arrived (in order).
+    while (!m_cmds.empty()) {
+        const GroupLine& gl = m_table->lines[size_t(m_cmds.front())];
+        if ((gl.act_words && !m_act_avail) || (gl.weight_words && !m_weight_avail)) break;
+        if (gl.act_words) --m_act_avail;
+        if (gl.weight_words) --m_weight_avail;
+        m_cmds.pop_front();
+        ++m_arrived;
+        if (m_first_arrival < 0) m_first_arrival = now;
+    }
+    const GroupLineTable& tb = *m_table;
+    if (++m_slice_seq == 0) ++m_slice_seq;  // 0 means "no slice"
+    GroupSlice& sl = m_slices[m_slice_seq & (m_slices.size() - 1)];
+    sl.seq = m_slice_seq;
+    sl.groups = 0;
+    sl.window_ends.clear();
+    sl.rmw_words.clear();
+    sl.tile_end = false;
+    size_t freed = m_arrived;
+    for (int g = 0; g < m_groups; ++g) {
+        GroupState& gs = m_gs[size_t(g)];
+        // An idle group takes the next entry of its FIFO when the entry's gate is open (its window's
+        // accumulator set, or its request-queue slot, is free): an entry without steps of its own is
+        // passed over, the next one with steps started.
+        while (!gs.busy && gs.ptr < m_arrived) {
+            if (!group_may_start(tb.lines[gs.ptr])) break;
+            if (tb.first(gs.ptr, g) == tb.end(gs.ptr, g)) {
+                ++gs.ptr;
+                continue;
+            }
+            gs.busy = true;
+            gs.step = tb.first(gs.ptr, g);
+            gs.step_end = tb.end(gs.ptr, g);
+            group_start_step(g);
+        }
+        if (gs.busy) {
+            const GroupStep& st = tb.steps[gs.step];
+            const GroupLine& gl = tb.lines[gs.ptr];
+            sl.groups |= 1ull << g;
+            sl.valid[size_t(g)] = st.valid;
+            sl.window[size_t(g)] = gl.window;
+            sl.line[size_t(g)] = gl.line;
+            sl.s[size_t(g)] = st.s;
+            sl.cycle[size_t(g)] = uint8_t(gs.j);
+            sl.drop[size_t(g)] = st.drop;
+            if (!sl.data.weight.empty() && !st.drop && m_plan->values()) fill_group_payload(sl, g);
+            ++gs.work;
+            m_last_work = now;
+            if (++gs.j == gs.cycles) {
+                if (++gs.step == gs.step_end) {  // the line is finished: the group looks at its next one next cycle
+                    gs.busy = false;
+                    ++gs.ptr;
+                } else {
+                    group_start_step(g);
+                }
+            }
+        }
+        freed = std::min(freed, gs.ptr);
+    }
+    // Lines every group has now finished: their FIFO entries free (a credit each), and their events
+    // ride with this cycle's products to the PE array.
+    for (; m_freed < freed; ++m_freed) {
+        const GroupLine& gl = tb.lines[m_freed];
+        if (gl.rmw_words) {
+            sl.rmw_words.push_back(gl.rmw_words);
+            ++m_release_events;
+        }
+        if (gl.flags & StepCmd::LastOfWindow) {
+            sl.window_ends.push_back(gl.window);
+            ++m_release_events;
+        }
+        if (gl.flags & StepCmd::LastOfTile) {
+            sl.tile_end = true;
+            group_tile_end();
+        }
+        ++m_credit_pending;
+    }
+    if (m_credit_pending && credit_out->can_push()) {
+        credit_out->push(m_credit_pending);
+        m_credit_pending = 0;
+    }
+    if (sl.groups || sl.tile_end || !sl.window_ends.empty() || !sl.rmw_words.empty()) {
+        LanePacket& p = m_pipe[0];
+        p = LanePacket{};
+        p.groups = sl.groups;
+        p.kind = StepCmd::Line;
+        p.flags = sl.tile_end ? uint8_t(StepCmd::LastOfTile) : uint8_t(0);
+        p.payload = sl.seq;
+        m_pipe_valid[0] = 1;
+        ++m_in_pipe;
+        show_state(1);
+    } else {
+        if (--m_slice_seq == 0) --m_slice_seq;  // the slot stays free
+        show_state(m_cmds.empty() ? 0 : 2);
+    }
+}
+
+void CompactionNetwork::fill_group_payload(GroupSlice& sl, int g) {
+    // What the group's router puts on its lanes: the operands of its own step from the line in its
+    // FIFO entry, and its own weight of the entry.
+    const PassPlan& plan = *m_plan;
+    const int R = plan.kernel_r(), L = m_lanes;
+    const int w = sl.window[size_t(g)], x = sl.line[size_t(g)] / R, r = sl.line[size_t(g)] % R, s = sl.s[size_t(g)];
+    const int item = m_items[size_t(g)];
+    LanePayload& pl = sl.data;
+    route(sl.valid[size_t(g)], sl.cycle[size_t(g)], m_lane_pos);
+    uint64_t lanes = 0;
+    for (int ln = 0; ln < L; ++ln) {
+        const int pos = m_lane_pos[size_t(ln)];
+        if (pos < 0) continue;
+        lanes |= 1ull << ln;
+        pl.operand[size_t(g) * L + ln] = float_to_fp16_bits(plan.source_value(w, pos, x, r, s));
+        if (m_pass == Pass::WG) pl.grad[size_t(g) * L + ln] = float_to_fp16_bits(plan.grad_value(w, pos, item));
+    }
+    if (m_fault_lane >= 0) pl.operand[size_t(g) * L + m_fault_lane] ^= 0x8000u;
+    pl.lanes[size_t(g)] = lanes;
+    if (m_pass != Pass::WG) pl.weight[size_t(g)] = float_to_fp16_bits(plan.weight_value(item, x, r, s));
 }
 
 Counters CompactionNetwork::take_counters() {
@@ -83,6 +313,10 @@ void CompactionNetwork::start_step(const StepCmd& st) {
     if (m_pass != Pass::WG) {
         const CompactionCost c = cost(st.valid);
         m_step_cycles = c.cycles;
+        if (m_crossbar) {
+            m_k.crossbar_routes += int64_t(c.valid) * (1 + act);  // to the lanes, back to each group's positions
+            return;
+        }
         m_k.switch_traversals += int64_t(c.valid) * m_stages;
         m_k.switch_hops += c.hops;
         m_k.scatter_traversals += int64_t(c.valid) * m_stages * act;  // results return per group
@@ -95,8 +329,12 @@ void CompactionNetwork::start_step(const StepCmd& st) {
         const uint64_t vg = st.valid & m_plan->grad_bits(st.window, m_items[size_t(g)]);
         if (!vg) continue;
         const CompactionCost c = cost(vg);
-        m_k.switch_traversals += int64_t(c.valid) * m_stages;
-        m_k.switch_hops += c.hops;
+        if (m_crossbar) {
+            m_k.crossbar_routes += c.valid;
+        } else {
+            m_k.switch_traversals += int64_t(c.valid) * m_stages;
+            m_k.switch_hops += c.hops;
+        }
         maxc = std::max(maxc, c.cycles);
     }
     if (maxc == 0) throw std::logic_error("compaction network: a WG step with no operand was issued");
@@ -169,6 +407,7 @@ void CompactionNetwork::tick() {
         m_in_pipe = 0;
         m_step_j = m_step_cycles = 0;
         m_line_loaded = false;
+        m_released = m_release_events = m_release_base = 0;
         show_state(0);
         return;
     }
@@ -188,6 +427,15 @@ void CompactionNetwork::tick() {
         m_pipe_valid[i] = m_pipe_valid[i - 1];
     }
     m_pipe_valid[0] = 0;
+    if (m_decoupled) {
+        group_stage();
+        // Nothing announced, arriving or in flight: wait for the next line command.
+        if (m_in_pipe == 0 && m_freed == m_received && m_cmds.empty() && !m_credit_pending && !steps_in->can_pop()) {
+            m_woken = true;
+            next_trigger(steps_in->data_written_event());
+        }
+        return;
+    }
     input_stage();
     if (m_in_pipe == 0 && m_step_j >= m_step_cycles && !steps_in->can_pop()) {
         m_woken = true;

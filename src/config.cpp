@@ -124,10 +124,10 @@ std::vector<Field> build_schema() {
              "Double buffering hides the write-back behind the next window's compute.", ACC(pe_array.accumulator_sets)), 1, 4);
     add(make("pe_array.input_fifo_depth", Kind::Int, "ASSUMED", "packets", "Lane-packet FIFO between the compaction network and the PE array (cycle engine).",
              "Two entries: the minimum for full throughput with a registered ready.", ACC(pe_array.input_fifo_depth)), 1, 64);
-    add(make("pe_array.group_sync", Kind::String, "ASSUMED", "", "How the G groups of a cluster advance: 'lockstep' (every group steps through the union of the cluster's lines and positions together, one shared compaction per step) or 'decoupled' (the cluster's lines are read once and broadcast into per-group operand FIFOs; each group steps through its own lines and positions through its own compaction network and may run ahead of the slowest by group_fifo_depth lines). Fast engine only.",
+    add(make("pe_array.group_sync", Kind::String, "ASSUMED", "", "How the G groups of a cluster advance: 'lockstep' (every group steps through the union of the cluster's lines and positions together, one shared compaction per step) or 'decoupled' (the cluster's lines are read once and broadcast into per-group operand FIFOs; each group steps through its own lines and positions through its own compaction network and may run ahead of the slowest by group_fifo_depth lines).",
              "The abstract does not say how the workload is balanced across groups; lockstep is the simpler reading (one network), decoupled the alternative a designer would weigh (G networks, less idling). docs/architecture.md.",
              ACC(pe_array.group_sync)), 0, 0, false, {"lockstep", "decoupled"});
-    add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest.",
+    add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest. The cycle engine sizes the queues that feed the FIFOs (line and weight reads and their answers, the line credits) and the output buffer's request queue (WG read-modify-writes) to at least this depth.",
              "Four line registers per group, as the DBL controller's line_buffers of the lockstep machine.", ACC(pe_array.group_fifo_depth)), 1, 1024);
     add(make("pe_array.bp_orientation", Kind::String, "ASSUMED", "", "What a group holds in BP. 'channel': an input channel (the cluster steps through the union of G channels' masks over all K filters' output-gradient lines, which are shared by the groups). 'filter': FF's filter cluster (each group reads its own filter's output-gradient rows into a group line store, steps through FF's line and position union, products return to their dI positions through each group's own network and switches, and an adder tree sums the G groups' partial dI of an input channel, which accumulates across clusters in the output buffer in FP32). Fast engine only.",
              "The abstract does not say how BP uses the sub-structured masks; 'channel' reuses FF's datapath unchanged, 'filter' keeps the clusters the reorder unit formed (the masks are grouped by filter) at the price of per-group operand lines, a cross-group reduction and partial-sum read-modify-writes. docs/architecture.md.",
@@ -141,7 +141,7 @@ std::vector<Field> build_schema() {
     add(make("compaction.segments", Kind::Int, "ASSUMED", "", "Disconnected segments D of the log-routing network (each compacts window/D inputs onto lanes/D outputs).",
              "4 segments of 16 inputs: log2(16) = 4 switch stages, short wires ('spatial disconnect').",
              ACC(compaction.segments)), 1, 64, true);
-    add(make("compaction.routing", Kind::String, "ASSUMED", "", "'log': log-stage compaction with bi-directional switches (SWPU). 'crossbar': an N x L crossbar instead (one segment, no packing loss, wire-dominated energy): with lockstep groups one crossbar per cluster, its products returned to each group's positions through crossbar paths (the ablation of technique 3); with decoupled groups (pe_array.group_sync) one crossbar per group matching the group's element-indexed weights (value + index words) to its operands (the fine-grained machines). Fast engine only.",
+    add(make("compaction.routing", Kind::String, "ASSUMED", "", "'log': log-stage compaction with bi-directional switches (SWPU). 'crossbar': an N x L crossbar instead (one segment, no packing loss, wire-dominated energy): with lockstep groups one crossbar per cluster, its products returned to each group's positions through crossbar paths (the ablation of technique 3); with decoupled groups (pe_array.group_sync) one crossbar per group matching the group's element-indexed weights (value + index words) to its operands (the fine-grained machines). Its select tree of log2(window) levels is pipelined like the log stages: log2(window) cycles.",
              "Baselines are configs of the same machine.", ACC(compaction.routing)), 0, 0, false, {"log", "crossbar"});
     add(make("compaction.step_fifo_depth", Kind::Int, "ASSUMED", "steps", "Steps (and their weight words) the DBL controller may issue ahead of the network (cycle engine).",
              "Covers the weight buffer's read latency plus a step of slack.", ACC(compaction.step_fifo_depth)), 1, 64);
@@ -472,12 +472,6 @@ void validate(const RunConfig& c) {
         fail("pe_array.lanes", "must be a multiple of compaction.segments (" + std::to_string(c.compaction.segments) + ")");
     if (c.compaction.segments > c.compaction.window)
         fail("compaction.segments", "must not exceed compaction.window");
-    if (c.cycle_engine() && c.compaction.routing == "crossbar")
-        fail("simulation.engine", "the cycle engine models log routing; crossbar routing runs on the fast engine: "
-                                  "set simulation.engine to \"fast\" (--engine fast)");
-    if (c.cycle_engine() && c.pe_array.group_sync == "decoupled")
-        fail("simulation.engine", "the cycle engine models lockstep groups; decoupled groups (pe_array.group_sync = "
-                                  "\"decoupled\") run on the fast engine: set simulation.engine to \"fast\" (--engine fast)");
     if (c.cycle_engine() && c.bp_filter())
         fail("simulation.engine", "the cycle engine models channel-oriented BP; filter-oriented BP (pe_array.bp_orientation = "
                                   "\"filter\") runs on the fast engine: set simulation.engine to \"fast\" (--engine fast)");

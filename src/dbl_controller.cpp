@@ -18,7 +18,9 @@ DblController::DblController(sc_core::sc_module_name name, const ChipConfig& cfg
       m_enabled(cfg.dbl.enabled),
       m_words_per_cycle(cfg.dbl.mask_words_per_cycle),
       m_groups(cfg.pe_array.groups),
-      m_cfg(cfg) {
+      m_cfg(cfg),
+      m_decoupled(cfg.decoupled()),
+      m_xbar(cfg.element_indexed()) {
     SC_HAS_PROCESS(DblController);
     SC_METHOD(tick);
     sensitive << clk.pos();
@@ -73,9 +75,15 @@ std::string DblController::debug_state() const {
 
 void DblController::show(int st) {
     if (st != m_shown_state) state.write(m_shown_state = st);
-    const int w = m_idx < m_list.size() ? m_list[m_idx].window : -1;
+    int w = -1, ln = -1;
+    if (m_decoupled && m_idx < m_table.lines.size()) {
+        w = m_table.lines[m_idx].window;
+        ln = m_table.lines[m_idx].line;
+    } else if (!m_decoupled && m_idx < m_list.size()) {
+        w = m_list[m_idx].window;
+        ln = m_list[m_idx].line;
+    }
     if (w != m_shown_window) window.write(m_shown_window = w);
-    const int ln = m_idx < m_list.size() ? m_list[m_idx].line : -1;
     if (ln != m_shown_line) line.write(m_shown_line = ln);
     if (m_credits != m_shown_credits) credits.write(m_shown_credits = m_credits);
 }
@@ -129,6 +137,117 @@ void DblController::build_window(int w, bool last_window) {
     }
 }
 
+void DblController::build_group_lines(int w, bool last_window) {
+    // Every group's own steps on each line: a group steps only through its own kept weights (DBL on:
+    // pruned weights and empty windows are known before the fetch; off: each of the group's weights
+    // is fetched and zero-detected, a zero or an empty window dropped at one cycle of the group). The
+    // crossbar machine stores weights element-compressed: a pruned weight is never fetched.
+    const PassPlan& plan = *m_plan;
+    const bool wg = plan.pass() == Pass::WG;
+    const uint64_t full = m_S >= 64 ? ~0ull : ((1ull << m_S) - 1);
+    const int G = m_groups, ob = m_cfg.operand_bits(), wbits = m_cfg.buffers.weight.width_bits;
+    // WG: a group's S gradient sums of a line are adjacent FP32 accumulators of the output buffer.
+    const int32_t dw_line_words = int32_t((int64_t(m_S) * 32 + m_cfg.buffers.output.width_bits - 1) / m_cfg.buffers.output.width_bits);
+    int real = 0;
+    for (int it : m_items) real += it >= 0;
+    const size_t window_first = m_table.lines.size();
+    auto open_line = [&](int line) {
+        GroupLine gl;
+        gl.window = w;
+        gl.line = int16_t(line);
+        gl.rmw_before = m_rmw_lines;
+        m_table.lines.push_back(gl);
+        m_table.offsets.push_back(uint32_t(m_table.steps.size()));
+    };
+    for (int line = 0; line < m_lines; ++line) {
+        if (m_enabled && !m_union[size_t(line)]) continue;  // no group of the cluster keeps this line
+        open_line(line);
+        int64_t kept = 0, kept_lines = 0;
+        int32_t rmw = 0;
+        for (int g = 0; g < G; ++g) {
+            if (m_items[size_t(g)] >= 0) {
+                const uint64_t row = group_row(g, line);
+                kept += __builtin_popcountll(row);
+                kept_lines += row != 0;
+                const uint64_t grad = wg ? plan.grad_bits(w, m_items[size_t(g)]) : ~0ull;
+                bool worked = false;
+                for (uint64_t sb = m_xbar || m_enabled ? row : full; sb; sb &= sb - 1) {
+                    const int s = __builtin_ctzll(sb);
+                    const uint64_t v = plan.valid(w, line, s) & grad;
+                    if (!m_enabled) ++m_k.zero_detects;
+                    if (m_xbar) ++m_k.index_reads;  // the weight's index word, matched to the operands
+                    GroupStep st;
+                    st.valid = v;
+                    st.s = int8_t(s);
+                    if (!((row >> s) & 1u) || !v) {
+                        if (m_enabled) continue;
+                        st.drop = true;
+                        ++m_k.steps_dropped;
+                    } else {
+                        ++m_k.steps;
+                        worked = true;
+                    }
+                    m_table.steps.push_back(st);
+                }
+                if (wg && worked) rmw += dw_line_words;
+            }
+            m_table.offsets.push_back(uint32_t(m_table.steps.size()));
+        }
+        GroupLine& gl = m_table.lines.back();
+        gl.act_words = int32_t(plan.line_read_accesses(w));
+        // The cluster's weights of the line: value + index words (crossbar), or the kept lines' S values.
+        if (wg) gl.weight_words = 0;
+        else if (m_xbar) gl.weight_words = int32_t((kept * (ob + m_cfg.memory.weight_index_bits) + wbits - 1) / wbits);
+        else gl.weight_words = int32_t(((m_enabled ? kept_lines : real) * m_S * ob + wbits - 1) / wbits);
+        gl.rmw_words = rmw;
+        m_rmw_lines += rmw > 0;
+    }
+    // A window without lines still writes its (zero) results back in FF/BP; in WG only the tile's
+    // end needs carrying: a marker entry without a read.
+    if (m_table.lines.size() == window_first && (!wg || last_window)) {
+        open_line(0);
+        for (int g = 0; g < G; ++g) m_table.offsets.push_back(uint32_t(m_table.steps.size()));
+    }
+    if (m_table.lines.size() > window_first) {
+        if (!wg) m_table.lines.back().flags |= StepCmd::LastOfWindow;
+        if (last_window) m_table.lines.back().flags |= StepCmd::LastOfTile;
+    }
+}
+
+bool DblController::issue_group_line() {
+    if (m_credits == 0) return false;  // some group's operand FIFO is full
+    const GroupLine& gl = m_table.lines[m_idx];
+    if ((gl.act_words && !line_request->can_push()) || (gl.weight_words && !weight_request->can_push()) ||
+        !steps_out->can_push())
+        return false;
+    if (gl.act_words) {
+        BufRequest rq;
+        rq.kind = BufRequest::Read;
+        rq.accesses = gl.act_words;
+        rq.first_bank = int((m_lines_read * rq.accesses) % m_cfg.buffers.activation.banks);
+        line_request->push(rq);
+        ++m_lines_read;
+    }
+    if (gl.weight_words) {
+        BufRequest rq;
+        rq.kind = BufRequest::Read;
+        rq.accesses = gl.weight_words;
+        rq.first_bank = int(m_words_read % m_cfg.buffers.weight.banks);
+        weight_request->push(rq);
+        m_words_read += rq.accesses;
+    }
+    StepCmd st;
+    st.kind = StepCmd::Line;
+    st.entry = int32_t(m_idx);
+    st.window = gl.window;
+    st.line = gl.line;
+    st.flags = gl.flags;
+    steps_out->push(st);
+    --m_credits;
+    ++m_idx;
+    return true;
+}
+
 bool DblController::issue_line() {
     if (m_next_line == m_line_starts.size() || m_credits == 0 || !line_request->can_push()) return false;
     const StepCmd& st = m_list[m_line_starts[m_next_line]];
@@ -176,7 +295,7 @@ void DblController::tick() {
     }
     if (reset.read()) {
         m_state = Idle;
-        m_credits = m_cfg.dbl.line_buffers;
+        m_credits = m_decoupled ? m_cfg.pe_array.group_fifo_depth : m_cfg.dbl.line_buffers;
         m_list.clear();
         m_line_starts.clear();
         m_idx = m_next_line = 0;
@@ -205,13 +324,31 @@ void DblController::tick() {
             m_mask_wait = mask_load_cycles(k.mask_reads);
         }
         // Detection is combinational logic on the masks and bitmaps: the tile's steps, in order.
-        for (int w = t.w_begin; w < t.w_end; ++w) build_window(w, w + 1 == t.w_end);
+        if (m_decoupled) {
+            m_table.groups = m_groups;
+            m_table.lines.clear();
+            m_table.offsets.clear();
+            m_table.steps.clear();
+            m_rmw_lines = 0;
+            for (int w = t.w_begin; w < t.w_end; ++w) build_group_lines(w, w + 1 == t.w_end);
+        } else {
+            for (int w = t.w_begin; w < t.w_end; ++w) build_window(w, w + 1 == t.w_end);
+        }
         m_state = m_mask_wait > 0 ? MaskLoad : Issue;
     }
     if (m_state == MaskLoad) {
         ++m_k.mask_load_cycles;
         if (--m_mask_wait == 0) m_state = Issue;
         show(1);
+        return;
+    }
+    if (m_decoupled) {  // one line per cycle, as far ahead as the groups' operand FIFOs allow
+        if (m_idx == m_table.lines.size()) {
+            m_state = Idle;
+            show(0);
+            return;
+        }
+        show(issue_group_line() ? 2 : 3);
         return;
     }
     // Two issue ports per cycle: a line read (as far ahead as the line registers allow) and a step.

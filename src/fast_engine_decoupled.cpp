@@ -14,76 +14,95 @@ namespace {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Per-line timeline of the decoupled groups of one tile (docs/architecture.md, "Decoupled groups").
-// A line's read occupies the activation and weight buffers' banks for its words (the two buffers in
-// parallel) and starts only when every group has a free FIFO entry (the line `depth` back has been
-// finished by every group); its data arrive after the read latency. A group starts a line when it has
-// finished the previous one and the line has arrived, and is busy for its own cycles of the line.
-// Results reach the accumulators `pipe` cycles (router stages + multiplier [+ adder tree]) after
-// their cycle. FF/BP: a window's results write back through the output buffer's banks once every
-// group's last product of the window has landed; a group starts window w only when accumulator set
-// (w mod sets) has written back window w - sets. WG: each line's read-modify-writes queue for the
-// output buffer's banks (one read and one write port each: a read-modify-write takes one bank cycle
-// of each); a group starts a line only when the line `depth` back has had them served (the request
-// queue is as deep as the operand FIFOs).
+// Per-line timeline of the decoupled groups of one tile: the clocked units' rules (docs/architecture.md,
+// "Cycle rules of the clocked units"), one entry per line instead of per cycle. Cycle 0 is the first
+// bank cycle of the tile's first read. The DBL controller issues one line per cycle, when every
+// group's operand FIFO has a free entry (a credit: the line `depth` back was passed by every group a
+// cycle before); the line's read and its weights' read start a cycle after the issue, each buffer
+// serving its requests in order over ceil(words / banks) cycles, and the line arrives `read_latency`
+// cycles after the later of the two. A group with steps on the line starts it when it has finished
+// its previous line, the line has arrived and its gate is open, and works its own cycles; a group
+// without steps passes the line when it has arrived and its gate is open. The cycle in which the last group passes a line
+// carries the line's events to the PE array, which accumulates them `pipe` (router stages + 1 +
+// multiplier [+ adder tree]) cycles later and sends its requests to the output buffer (served in
+// order from the next cycle, ceil(words / banks) cycles each): FF/BP a window's write-back, whose
+// acknowledgement (one cycle after its last bank cycle) reaches the routers two cycles later and
+// opens the window `sets` ahead; WG a line's read-modify-writes, whose acknowledgement (read latency
+// + 1 after its last bank cycle) opens, two cycles later, the line `depth` lines-with-requests ahead
+// (the request queue is as deep as the operand FIFOs). The tile is done one cycle after its last
+// acknowledgement (or with its last accumulate when it has none).
 class DecoupledTimeline {
 public:
     DecoupledTimeline(const ChipConfig& cfg, int groups, int pipe)
         : m_G(groups), m_depth(cfg.pe_array.group_fifo_depth), m_sets(cfg.pe_array.accumulator_sets),
           m_abanks(cfg.buffers.activation.banks), m_wbanks(cfg.buffers.weight.banks), m_obanks(cfg.buffers.output.banks),
-          m_lat(std::max(cfg.buffers.activation.read_latency, cfg.buffers.weight.read_latency)), m_pipe(pipe),
-          m_fin(size_t(groups), 0), m_set_free(size_t(cfg.pe_array.accumulator_sets), 0) {}
+          m_la(cfg.buffers.activation.read_latency), m_lw(cfg.buffers.weight.read_latency),
+          m_lo(cfg.buffers.output.read_latency), m_pipe(pipe), m_avail(size_t(groups), 0),
+          m_set_free(size_t(cfg.pe_array.accumulator_sets), 0) {}
 
-    // One line: its read's words, each group's cycles on it (0: the group does not need it), and
-    // (WG) the output-buffer accesses of its groups' read-modify-writes.
+    // One line: its read's words, each group's cycles on it (0: no steps of the group), and (WG) the
+    // output-buffer accesses of its groups' read-modify-writes. A window marker has no words at all.
     void line(int64_t act_words, int64_t weight_words, const int64_t* group_cycles, int64_t rmw_accesses) {
-        int64_t start = m_read_free;
-        if (int64_t(m_done.size()) >= m_depth) start = std::max(start, m_done[m_done.size() - size_t(m_depth)]);
-        const int64_t occ = std::max<int64_t>(1, std::max(ceil_div(act_words, m_abanks), ceil_div(weight_words, m_wbanks)));
-        m_read_free = start + occ;
-        const int64_t arrive = start + occ + m_lat;
+        int64_t issue = m_issue + 1;
+        if (int64_t(m_freed.size()) >= m_depth) issue = std::max(issue, m_freed[m_freed.size() - size_t(m_depth)] + 1);
+        m_issue = issue;
+        int64_t arrive = issue + 1;  // a marker enters the FIFOs when the routers take its command
+        if (act_words) {
+            const int64_t start = std::max(issue + 1, m_abuf_free);
+            m_abuf_free = start + ceil_div(act_words, m_abanks);
+            arrive = std::max(arrive, m_abuf_free + m_la);
+        }
+        if (weight_words) {
+            const int64_t start = std::max(issue + 1, m_wbuf_free);
+            m_wbuf_free = start + ceil_div(weight_words, m_wbanks);
+            arrive = std::max(arrive, m_wbuf_free + m_lw);
+        }
         if (m_first_arrival < 0) m_first_arrival = arrive;
         int64_t gate = m_window_gate;
-        if (int64_t(m_rmw_done.size()) >= m_depth) gate = std::max(gate, m_rmw_done[m_rmw_done.size() - size_t(m_depth)]);
-        int64_t last = 0;
+        const int64_t before = int64_t(m_served.size());
+        if (before >= m_depth) gate = std::max(gate, m_served[size_t(before - m_depth)]);
+        int64_t freed = std::max(arrive, m_last_freed);
         for (int g = 0; g < m_G; ++g) {
-            if (!group_cycles[g]) continue;
-            const int64_t s = std::max({m_fin[size_t(g)], arrive, gate});
-            m_fin[size_t(g)] = s + group_cycles[g];
-            last = std::max(last, m_fin[size_t(g)]);
+            int64_t& a = m_avail[size_t(g)];
+            if (!group_cycles[g]) {  // passes the line when it has arrived and its gate is open
+                a = std::max({a, arrive, gate});
+                freed = std::max(freed, a);
+                continue;
+            }
+            a = std::max({a, arrive, gate}) + group_cycles[g];
+            freed = std::max(freed, a - 1);
+            m_last_work = std::max(m_last_work, a - 1);
         }
+        m_freed.push_back(freed);
+        m_last_freed = freed;
+        m_done = std::max(m_done, freed + m_pipe);
         if (rmw_accesses) {
-            m_obuf_free = std::max(m_obuf_free, last + m_pipe) + ceil_div(rmw_accesses, m_obanks);
-            m_rmw_done.push_back(m_obuf_free);
-            m_end = std::max(m_end, m_obuf_free);
+            const int64_t start = std::max(freed + m_pipe + 1, m_obuf_free);
+            m_obuf_free = start + ceil_div(rmw_accesses, m_obanks);
+            const int64_t ack = m_obuf_free + m_lo;  // read latency + 1 after the last bank cycle
+            m_served.push_back(ack + 2);
+            m_done = std::max(m_done, ack + 1);
         }
-        int64_t done = 0;
-        for (int64_t f : m_fin) done = std::max(done, f);
-        m_done.push_back(done);
-        m_end = std::max(m_end, last + m_pipe);
     }
     void begin_window(int w) { m_window_gate = m_set_free[size_t(w % m_sets)]; }
+    // FF/BP: the window's write-back, with the events of its last line.
     void end_window(int w, int64_t store_words) {
-        int64_t done = 0;
-        for (int64_t f : m_fin) done = std::max(done, f);
-        const int64_t ws = std::max(done + m_pipe, m_obuf_free);
-        m_obuf_free = ws + ceil_div(store_words, m_obanks);
-        m_set_free[size_t(w % m_sets)] = m_obuf_free;
-        m_end = std::max(m_end, m_obuf_free);
+        const int64_t start = std::max(m_last_freed + m_pipe + 1, m_obuf_free);
+        m_obuf_free = start + ceil_div(store_words, m_obanks);
+        const int64_t ack = m_obuf_free;  // one cycle after the last bank cycle
+        m_set_free[size_t(w % m_sets)] = ack + 2;
+        m_done = std::max(m_done, ack + 1);
     }
-    // Cycles from the first read to the last write.
-    int64_t makespan() const { return m_end; }
+    // The cycle the PE array reports the tile done (from cycle 0).
+    int64_t done() const { return m_done; }
     // Cycles from the first line's arrival to the last group's last cycle.
-    int64_t compute_span() const {
-        int64_t last = 0;
-        for (int64_t f : m_fin) last = std::max(last, f);
-        return m_first_arrival < 0 ? 0 : std::max<int64_t>(0, last - m_first_arrival);
-    }
+    int64_t compute_span() const { return m_last_work < 0 ? 0 : m_last_work + 1 - m_first_arrival; }
 
 private:
-    int m_G, m_depth, m_sets, m_abanks, m_wbanks, m_obanks, m_lat, m_pipe;
-    std::vector<int64_t> m_fin, m_set_free, m_done, m_rmw_done;
-    int64_t m_read_free = 0, m_obuf_free = 0, m_window_gate = 0, m_end = 0, m_first_arrival = -1;
+    int m_G, m_depth, m_sets, m_abanks, m_wbanks, m_obanks, m_la, m_lw, m_lo, m_pipe;
+    std::vector<int64_t> m_avail, m_set_free, m_freed, m_served;
+    int64_t m_issue = -2, m_abuf_free = 0, m_wbuf_free = 0, m_obuf_free = 0, m_window_gate = 0;
+    int64_t m_last_freed = 0, m_last_work = -1, m_done = 0, m_first_arrival = -1;
 };
 
 }  // namespace
@@ -116,7 +135,9 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
     const Layer& l = m_plan.m_layer;
     int real = 0;
     for (int it : items) real += it >= 0;
-    const int pipe = std::max(1, stages) + m_cfg.pe_array.multiplier_latency + (Reduce ? m_cfg.pe_array.reduce_latency : 0);
+    // A slice leaves the router stages into the lane-packet FIFO and the multiplier (and adder-tree)
+    // pipeline: it accumulates stages + 1 + latency cycles after its cycle.
+    const int pipe = std::max(1, stages) + 1 + m_cfg.pe_array.multiplier_latency + (Reduce ? m_cfg.pe_array.reduce_latency : 0);
     DecoupledTimeline tl(m_cfg, G, pipe);
     std::vector<int64_t> gline(size_t(G), 0), gwork(size_t(G), 0), gvalid(size_t(G), 0);
     std::vector<int64_t> busy_lanes, busy_groups;  // probe: per-cycle activity (difference arrays)
@@ -134,9 +155,11 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
         if (Functional && !Reduce) m_pe.clear_accumulators(0);
         if (!Reduce) tl.begin_window(w);
         const int64_t line_read = m_plan.line_read_accesses(w);
+        bool window_lines = false;
         for (int line = 0; line < m_plan.m_lines; ++line) {
             const uint64_t u = m_dbl.union_row(line);
             if (dbl && !u) continue;
+            window_lines = true;
             const int x = line / g.R, r = line % g.R;
             const size_t base = (size_t(w) * m_plan.m_lines + line) * S;
             std::fill(gline.begin(), gline.end(), 0);
@@ -229,6 +252,12 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             tl.line(line_read, wwords, gline.data(), rmw);
             for (int gi = 0; gi < G; ++gi) gwork[size_t(gi)] += gline[size_t(gi)];
         }
+        if (!window_lines && (!Reduce || w + 1 == t.w_end)) {
+            // A window without lines: its marker carries the window's end (FF/BP: its write-back) or
+            // the tile's end through the FIFOs.
+            std::fill(gline.begin(), gline.end(), 0);
+            tl.line(0, 0, gline.data(), 0);
+        }
         if (!Reduce) {
             const int64_t store = m_plan.window_store_accesses(w, real);
             k.obuf_writes += store;
@@ -236,7 +265,6 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             if constexpr (Functional) m_plan.store_window(w, items, m_pe, 0);
         }
     }
-    const int64_t span = tl.makespan();
     // Compute cycles: from the first line's arrival to the last group's last cycle (the groups' own
     // cycles plus their waits for reads, FIFO entries and accumulator sets: buffer stalls). The read
     // before, and the router/multiplier latency and write-back after, count toward the wall only.
@@ -261,8 +289,9 @@ int64_t FastEngine::decoupled_impl(const Tile& t, Counters& k, CycleProbe* probe
             probe->cycle(int(std::min<int64_t>(lanes, int64_t(G) * L)), int(std::min<int64_t>(groups, G)), 0);
         }
     }
-    // Wall: the mask load, the command and done handshakes (a register each way) and the span.
-    m_tile_wall = mask_cycles + 2 + span + 2;
+    // Wall: the command reaches the DBL controller (1), the mask load, its first issue (1), then cycle 0
+    // (the first read) to the done the controller takes in the same cycle.
+    m_tile_wall = mask_cycles + 2 + tl.done();
     return cycles;
 }
 

@@ -78,7 +78,8 @@ int sc_main(int argc, char* argv[]) {
         "network, PE array) on one clock, whose cycles come from their stalls, back-pressure, bank conflicts\n"
         "and latencies. 'fast' is a step-level model for sweeps (10-20x faster): per-step costs plus the\n"
         "cycle engine's fill/drain rules, checked against the cycle engine on a random corpus\n"
-        "(docs/architecture.md). The crossbar baseline (compaction.routing=crossbar) runs on the fast engine.\n\n"
+        "(docs/architecture.md). Every machine option, crossbar routing and decoupled groups included,\n"
+        "runs on both engines.\n\n"
         "Runs training iterations (FF, BP, WG passes and the non-conv work) of a sparse trace on the chip\n"
         "described by a JSON config, and reports cycles, utilization, memory traffic and energy per layer\n"
         "and pass. Without --trace it runs the built-in synthetic ResNet-18 trace of the config's\n"
@@ -143,7 +144,7 @@ int sc_main(int argc, char* argv[]) {
     swpu::RunConfig cfg;
     try {
         cfg = swpu::load_config(config_file);
-        // The engine first: --engine fast --set compaction.routing=crossbar is a valid pair.
+        // The engine first, then the overrides, then the whole config is validated.
         if (!engine.empty()) cfg.simulation.engine = engine;
         for (const auto& s : sets) swpu::apply_override(cfg, s);
         swpu::validate(cfg);

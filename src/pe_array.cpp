@@ -72,6 +72,7 @@ PeArray::PeArray(sc_core::sc_module_name name, const ChipConfig& cfg)
       obuf_request("obuf_request"),
       obuf_response("obuf_response"),
       done_out("done_out"),
+      release_out("release_out"),
       m_cfg(cfg),
       m_groups(cfg.pe_array.groups),
       m_lanes(cfg.pe_array.lanes),
@@ -81,7 +82,8 @@ PeArray::PeArray(sc_core::sc_module_name name, const ChipConfig& cfg)
       m_pipe(size_t(cfg.pe_array.multiplier_latency)),
       m_pipe_valid(size_t(cfg.pe_array.multiplier_latency), 0),
       m_depth(cfg.pe_array.multiplier_latency),
-      m_set_busy(size_t(m_sets), 0) {
+      m_set_busy(size_t(m_sets), 0),
+      m_decoupled(cfg.decoupled()) {
     SC_HAS_PROCESS(PeArray);
     SC_METHOD(tick);
     sensitive << clk.pos();
@@ -100,6 +102,7 @@ void PeArray::configure(const PassPlan* plan, const CompactionNetwork* net, cons
     m_real_items = 0;
     for (int it : items) m_real_items += it >= 0;
     m_tile = tile;
+    m_tile_w0 = plan->tiles()[size_t(tile)].w_begin;
     // WG products pass the adder tree before they accumulate.
     const int depth = m_cfg.pe_array.multiplier_latency + (plan->pass() == Pass::WG ? m_cfg.pe_array.reduce_latency : 0);
     if (depth != m_depth) {
@@ -123,6 +126,9 @@ void PeArray::do_reset() {
     m_set = 0;
     m_rmw_pending = 0;
     m_tile_end = false;
+    m_slice_counted = false;
+    m_slice_event = 0;
+    m_release_pending = 0;
     for (int s = 0; s < m_sets; ++s) clear_accumulators(s);
     show(0, 0, 0);
 }
@@ -220,6 +226,105 @@ bool PeArray::accumulate(const LanePacket& p) {
     return true;
 }
 
+bool PeArray::accumulate_groups(const LanePacket& p) {
+    // Decoupled groups: each group's packet of the slice is its own step's cycle.
+    const GroupSlice& sl = m_net->slice(p.payload);
+    const Pass pass = m_plan->pass();
+    int lanes = 0, busy = 0;
+    if (!m_slice_counted) {
+        for (uint64_t gb = sl.groups; gb; gb &= gb - 1) {
+            const size_t g = size_t(__builtin_ctzll(gb));
+            if (sl.drop[g]) continue;
+            const int n = m_net->lanes_busy_in_cycle(sl.valid[g], sl.cycle[g]);
+            m_k.valid_macs += n;
+            if (pass == Pass::WG) m_k.adder_tree_adds += n;
+            else m_k.acc_updates += n;
+            lanes += n;
+            ++busy;
+        }
+        if (m_plan->values()) accumulate_group_values(sl);
+        m_slice_counted = true;
+    }
+    // The slice's write-backs and read-modify-writes, as far as the request port takes them.
+    const size_t events = sl.window_ends.size() + sl.rmw_words.size();
+    while (m_slice_event < events) {
+        if (!obuf_request->can_push()) {
+            ++m_k.accumulator_stall_cycles;
+            show(lanes, busy, 2);
+            return false;
+        }
+        BufRequest rq;
+        if (m_slice_event < sl.window_ends.size()) {
+            const int w = sl.window_ends[m_slice_event];
+            const int set = (w - m_tile_w0) % m_sets;
+            // The routers' gate keeps a group out of a window until its set is released.
+            if (m_set_busy[size_t(set)]) throw std::logic_error("pe_array: a window ended on an accumulator set still writing back");
+            const int n = int(m_plan->window_store_accesses(w, m_real_items));
+            rq.kind = BufRequest::Write;
+            rq.accesses = n;
+            rq.first_bank = int((int64_t(w) * n) % m_cfg.buffers.output.banks);
+            rq.tag = uint32_t(set + 1);
+            m_set_busy[size_t(set)] = 1;
+            if (m_plan->values()) {
+                m_plan->store_window(w, m_items, *this, set);
+                clear_accumulators(set);
+            }
+        } else {
+            const int n = sl.rmw_words[m_slice_event - sl.window_ends.size()];
+            rq.kind = BufRequest::Rmw;
+            rq.accesses = n;
+            rq.first_bank = int((int64_t(m_rmw_issued++) * n) % m_cfg.buffers.output.banks);
+            rq.tag = kRmwTag;
+            ++m_rmw_pending;
+        }
+        obuf_request->push(rq);
+        ++m_slice_event;
+    }
+    m_slice_counted = false;
+    m_slice_event = 0;
+    if (sl.tile_end) m_tile_end = true;
+    show(lanes, busy, 0);
+    return true;
+}
+
+void PeArray::accumulate_group_values(const GroupSlice& sl) {
+    // Each group multiplies its own weight with the operands its router put on its lanes; FF/BP
+    // products return to their window positions (the group's crossbar paths or its switches driven
+    // in reverse) in the accumulator set of the group's window; WG: the group's adder tree sums them
+    // into the weight gradient of its (item, x, r, s).
+    const PassPlan& plan = *m_plan;
+    const LanePayload& pl = sl.data;
+    const int L = m_lanes, R = plan.kernel_r(), S = plan.kernel_s(), C = plan.group_mask().C;
+    const bool xbar = m_net->crossbar();
+    for (uint64_t gb = sl.groups; gb; gb &= gb - 1) {
+        const int g = __builtin_ctzll(gb);
+        if (sl.drop[size_t(g)]) continue;
+        const uint64_t lanes = pl.lanes[size_t(g)];
+        const uint64_t v = sl.valid[size_t(g)];
+        const int j = sl.cycle[size_t(g)];
+        if (plan.pass() != Pass::WG) {
+            const int set = (sl.window[size_t(g)] - m_tile_w0) % m_sets;
+            if (xbar) m_net->route(v, j, m_lane_pos);
+            else m_net->reverse_paths(v, m_reverse);
+            const float wv = fp16_to_float(pl.weight[size_t(g)]);
+            for (uint64_t lb = lanes; lb; lb &= lb - 1) {
+                const int ln = __builtin_ctzll(lb);
+                const int pos = xbar ? m_lane_pos[size_t(ln)] : m_reverse.back(ln, j);
+                mac(set, g, pos, wv, fp16_to_float(pl.operand[size_t(g) * L + ln]));
+            }
+            continue;
+        }
+        m_products.resize(size_t(L));
+        int n = 0;
+        for (uint64_t lb = lanes; lb; lb &= lb - 1) {
+            const size_t i = size_t(g) * L + size_t(__builtin_ctzll(lb));
+            m_products[size_t(n++)] = fp16_to_float(pl.operand[i]) * fp16_to_float(pl.grad[i]);
+        }
+        const int line = sl.line[size_t(g)], x = line / R, r = line % R, s = sl.s[size_t(g)];
+        plan.values()->grad_w[((size_t(m_items[size_t(g)]) * C + x) * R + r) * S + s] += reduce(m_products.data(), n);
+    }
+}
+
 void PeArray::accumulate_values(const LanePacket& p) {
     // The operands are what the packet carries: FP16 values from the network (operands) and the
     // weight word; each product is exact in FP32 and accumulates with one FP32 rounding.
@@ -229,14 +334,17 @@ void PeArray::accumulate_values(const LanePacket& p) {
     const int L = m_lanes;
     if (plan.pass() != Pass::WG) {
         // The bi-directional switches, driven in reverse by the forward control bits, return each
-        // lane's product to its window position.
-        m_net->reverse_paths(p.valid, m_reverse);
+        // lane's product to its window position; a crossbar sends it back along the path its
+        // operand came (the select each lane's multiplexer held).
+        const bool xbar = m_net->crossbar();
+        if (xbar) m_net->route(p.valid, p.cycle, m_lane_pos);
+        else m_net->reverse_paths(p.valid, m_reverse);
         m_lane_back.assign(size_t(L), -1);
         m_operands.resize(size_t(L));
         const uint64_t lanes = pl.lanes[0];
         for (uint64_t lb = lanes; lb; lb &= lb - 1) {
             const int ln = __builtin_ctzll(lb);
-            m_lane_back[size_t(ln)] = m_reverse.back(ln, p.cycle);
+            m_lane_back[size_t(ln)] = xbar ? m_lane_pos[size_t(ln)] : m_reverse.back(ln, p.cycle);
             m_operands[size_t(ln)] = fp16_to_float(pl.operand[size_t(ln)]);
         }
         for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
@@ -282,11 +390,16 @@ void PeArray::tick() {
         const BufResponse a = obuf_response->pop();
         if (a.tag == kRmwTag) --m_rmw_pending;
         else m_set_busy[size_t(a.tag - 1)] = 0;
+        m_release_pending += m_decoupled;
+    }
+    if (m_release_pending && release_out.size() > 0 && release_out->can_push()) {
+        release_out->push(m_release_pending);
+        m_release_pending = 0;
     }
     const size_t last = size_t(m_depth - 1);
     bool advance = true;
     if (m_pipe_valid[last]) {
-        if (accumulate(m_pipe[last])) {
+        if (m_decoupled ? accumulate_groups(m_pipe[last]) : accumulate(m_pipe[last])) {
             m_pipe_valid[last] = 0;
             --m_in_flight;
         } else {
@@ -313,7 +426,7 @@ void PeArray::tick() {
         done_out->push(TileDone{m_tile});
         m_tile_end = false;
     }
-    if (m_in_flight == 0 && !m_tile_end && !writing && !packets_in->can_pop()) {
+    if (m_in_flight == 0 && !m_tile_end && !writing && !m_release_pending && !packets_in->can_pop()) {
         show(0, 0, 0);
         m_woken = true;
         next_trigger(packets_in->data_written_event());

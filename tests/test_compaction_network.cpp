@@ -1,10 +1,12 @@
 // Unit testbench of the log-routing compaction network and its bi-directional switches.
 #include <random>
+#include <sstream>
 #include <set>
 
 #include <gtest/gtest.h>
 
 #include "swpu/compaction_network.hpp"
+#include "testbench.hpp"
 #include "unit_harness.hpp"
 
 namespace swpu {
@@ -241,6 +243,60 @@ TEST(CompactionNetworkUnit, WindowLeavesAfterItsCyclesPlusTheStages) {
     EXPECT_EQ(k.switch_traversals, 13 * 4);
 }
 
+// The lockstep crossbar (routing = crossbar): one segment as wide as the window, its 16 lane
+// multiplexers each a select tree of log2(64) = 6 levels with a register per level (the pipelining of
+// the log stages). A window with 5, 16, 0 and 1 valid positions in its quarters (22 valid) leaves in
+// ceil(22 / 16) = 2 packets, where four segments of 4 lanes would need max(2, 4, 0, 1) = 4. Pushed at
+// edge c: the input stage takes it at c + 1, packet j enters the select tree at c + 1 + j, leaves its
+// 6th register at c + 1 + j + 6 and is visible to the PE array at c + 8 + j. The line register frees
+// after the step's last input cycle (c + 2): the credit is visible at c + 3. Lane k of packet j carries
+// the (16j + k)-th valid position (the k-th valid element goes to lane k); the crossbar counts its
+// routes itself: 22 operands to the lanes and 22 products back to each of the 16 groups' positions.
+TEST(CompactionNetworkUnit, CrossbarPacksTheWindowWithoutSegmentLoss) {
+    const RunConfig cfg = cfg_with(64, 4, 16, "crossbar");
+    const uint64_t mixed = 0x1full | (0xffffull << 16) | (1ull << 63);
+    int64_t pushed = 0, credit_seen = -1;
+    std::vector<int64_t> seen;
+    std::vector<int> lanes;
+    std::vector<std::vector<int>> positions;
+    NetworkTop top("top", cfg, 2);
+    top.stimulus = [&](test::UnitTop&) {
+        pushed = top.cycle();
+        top.lines.push(BufResponse{});
+        top.weights.push(BufResponse{});
+        top.steps.push(ff_step(mixed, StepCmd::FirstOfLine | StepCmd::LastOfLine | StepCmd::LastOfWindow));
+        while (seen.size() < 2 && top.cycle() < pushed + 40) {
+            top.edge();
+            if (top.packets.can_pop()) {
+                const LanePacket p = top.packets.pop();
+                seen.push_back(top.cycle());
+                lanes.push_back(top.net.lanes_busy_in_cycle(p.valid, p.cycle));
+                std::vector<int> pos;
+                top.net.route(p.valid, p.cycle, pos);
+                positions.push_back(pos);
+            }
+            if (credit_seen < 0 && top.credits.can_pop()) {
+                top.credits.pop();
+                credit_seen = top.cycle();
+            }
+        }
+    };
+    sc_core::sc_start();
+    EXPECT_EQ(top.net.stages(), 6);
+    ASSERT_EQ(seen.size(), 2u);
+    for (int j = 0; j < 2; ++j) EXPECT_EQ(seen[size_t(j)] - pushed, 8 + j) << "packet " << j;
+    EXPECT_EQ(lanes, (std::vector<int>{16, 6}));
+    // Packet 0: positions 0-4 and 16-26; packet 1: 27-31 and 63, lanes 6-15 idle.
+    EXPECT_EQ(positions[0], (std::vector<int>{0, 1, 2, 3, 4, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26}));
+    EXPECT_EQ(positions[1], (std::vector<int>{27, 28, 29, 30, 31, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}));
+    EXPECT_EQ(credit_seen - pushed, 3);
+    const Counters k = top.net.take_counters();
+    EXPECT_EQ(k.compute_cycles, 2);
+    EXPECT_EQ(k.crossbar_routes, 22 * (1 + 16));
+    EXPECT_EQ(k.switch_traversals, 0);
+    EXPECT_EQ(k.switch_hops, 0);
+}
+
 // A step whose line has not arrived waits: the operand-wait counter counts the cycles. Line data
 // pushed 3 edges after the step: the step is visible at c + 1, its line at c + 4: 3 waiting cycles.
 TEST(CompactionNetworkUnit, StepWaitsForItsLine) {
@@ -288,6 +344,128 @@ TEST(CompactionNetworkUnit, FullOutputFreezesTheStages) {
     EXPECT_EQ(top.packets.occupancy(), 1);
     EXPECT_EQ(k.compute_cycles, 5);  // input cycles before the freeze: the FIFO entry and the 4 stages
     EXPECT_GT(k.backpressure_cycles, 20);
+}
+
+// Decoupled groups (pe_array.group_sync = decoupled): the network holds a router per group behind the
+// groups' operand FIFOs. Two groups, one window of 64 positions, three lines; every step offers 64
+// valid operands, 16 in each segment of 4 lanes: 4 cycles. Group 0 keeps 3 weights of every line (12
+// cycles per line), group 1 keeps 1 (4 cycles). The testbench is the DBL controller: it issues a line
+// (the command and the line's and weights' data at once) whenever it holds a credit, starting with
+// `depth` credits; the network returns one when both groups have finished a line.
+//   FIFO of 2 lines: lines 0 and 1 are pushed at c and c + 1 and arrive at c + 1 and c + 2. Group 0
+//   works line 0 at c+1..c+12; group 1 line 0 at c+1..c+4 and line 1 at c+5..c+8, then waits: line 0
+//   is freed at c + 12 (group 0's last cycle), its credit is seen at c + 13, line 2 is pushed then and
+//   arrives at c + 14: group 1 works it at c+14..c+17. Group 0 works line 1 at c+13..c+24 and line 2 at
+//   c+25..c+36. Compute: c+1..c+36 = 36 cycles = group 0's own 36: no buffer stall.
+//   FIFO of 1 line: each line is pushed when the one before is freed: line 1 at c + 13 (arrives
+//   c + 14), line 2 at c + 26 (group 0 finishes line 1 at c + 25; arrives c + 27): group 0 works
+//   c+1..c+12, c+14..c+25, c+27..c+38: 38 cycles, 2 of them waiting for a line.
+// A slice (the groups' packets of one cycle) leaves the 4 stage registers and is seen 5 cycles after
+// its cycle. Idle group lanes: group 1 works 12 of group 0's 36 cycles: (2 x 36 - 48) x 16 = 384.
+struct DecoupledRun {
+    int64_t last_seen = -1, g1_line2_seen = -1;
+    int credits_seen = 0;
+    bool tile_end = false;
+    std::vector<int32_t> window_ends;
+    Counters k;
+};
+
+DecoupledRun run_decoupled(int depth) {
+    DecoupledRun out;
+    const std::string text = test::in_child([&] {
+        RunConfig cfg;
+        cfg.pe_array.groups = 2;
+        cfg.pe_array.group_sync = "decoupled";
+        cfg.pe_array.group_fifo_depth = depth;
+        GroupLineTable tb;
+        tb.groups = 2;
+        for (int line = 0; line < 3; ++line) {
+            GroupLine gl;
+            gl.line = int16_t(line);
+            gl.act_words = 4;
+            gl.weight_words = 1;
+            if (line == 2) gl.flags = StepCmd::LastOfWindow | StepCmd::LastOfTile;
+            tb.lines.push_back(gl);
+            tb.offsets.push_back(uint32_t(tb.steps.size()));
+            for (int s = 0; s < 3; ++s) tb.steps.push_back(GroupStep{~0ull, int8_t(s), false});  // group 0
+            tb.offsets.push_back(uint32_t(tb.steps.size()));
+            tb.steps.push_back(GroupStep{~0ull, 0, false});  // group 1
+            tb.offsets.push_back(uint32_t(tb.steps.size()));
+        }
+        NetworkTop top("top", cfg, 4);
+        top.net.configure(Pass::FF, nullptr, {0, 1});
+        top.net.configure_groups(&tb, 0);
+        DecoupledRun r;
+        top.stimulus = [&](test::UnitTop&) {
+            const int64_t c = top.cycle();
+            int credits = depth, next = 0;
+            while (top.cycle() < c + 80) {
+                while (top.credits.can_pop()) {
+                    credits += top.credits.pop();
+                    ++r.credits_seen;
+                }
+                if (credits > 0 && next < 3) {
+                    StepCmd st;
+                    st.kind = StepCmd::Line;
+                    st.entry = next++;
+                    top.steps.push(st);
+                    top.lines.push(BufResponse{});
+                    top.weights.push(BufResponse{});
+                    --credits;
+                }
+                top.edge();
+                while (top.packets.can_pop()) {
+                    const LanePacket p = top.packets.pop();
+                    const GroupSlice& sl = top.net.slice(p.payload);
+                    if (sl.groups & 1u) r.last_seen = top.cycle() - c;
+                    if ((sl.groups & 2u) && sl.line[1] == 2 && sl.cycle[1] == 0 && r.g1_line2_seen < 0)
+                        r.g1_line2_seen = top.cycle() - c;
+                    for (int32_t w : sl.window_ends) r.window_ends.push_back(w);
+                    r.tile_end |= sl.tile_end;
+                }
+            }
+            r.k = top.net.take_counters();
+        };
+        sc_core::sc_start();
+        std::ostringstream o;
+        o << r.last_seen << " " << r.g1_line2_seen << " " << r.credits_seen << " " << r.tile_end << " "
+          << r.window_ends.size() << " " << r.k.compute_cycles << " " << r.k.buffer_stall_cycles << " "
+          << r.k.idle_group_lane_slots << " " << r.k.idle_pack_lane_slots << " " << r.k.switch_traversals << " "
+          << r.k.lane_slots;
+        return o.str();
+    });
+    std::istringstream in(text);
+    int tile_end = 0;
+    size_t ends = 0;
+    in >> out.last_seen >> out.g1_line2_seen >> out.credits_seen >> tile_end >> ends >> out.k.compute_cycles >>
+        out.k.buffer_stall_cycles >> out.k.idle_group_lane_slots >> out.k.idle_pack_lane_slots >>
+        out.k.switch_traversals >> out.k.lane_slots;
+    out.tile_end = tile_end != 0;
+    out.window_ends.assign(ends, 0);
+    EXPECT_TRUE(in) << text;
+    return out;
+}
+
+TEST(CompactionNetworkUnit, DecoupledGroupsRunAheadByTheirFifo) {
+    const DecoupledRun d2 = run_decoupled(2), d1 = run_decoupled(1);
+    // Group 0's last packet (its last cycle + 5); group 1's first packet of line 2 (c + 14 + 5, c + 27 + 5).
+    EXPECT_EQ(d2.last_seen, 36 + 5);
+    EXPECT_EQ(d1.last_seen, 38 + 5);
+    EXPECT_EQ(d2.g1_line2_seen, 14 + 5);
+    EXPECT_EQ(d1.g1_line2_seen, 27 + 5);
+    for (const DecoupledRun* r : {&d2, &d1}) {
+        EXPECT_EQ(r->credits_seen, 3);  // one per line
+        EXPECT_TRUE(r->tile_end);
+        EXPECT_EQ(r->window_ends.size(), 1u);  // the window's write-back rides with the last line
+        EXPECT_EQ(r->k.idle_group_lane_slots, 384);
+        EXPECT_EQ(r->k.idle_pack_lane_slots, 0);
+        EXPECT_EQ(r->k.switch_traversals, 12 * 64 * 4);  // 12 steps of 64 operands through 4 stages of the group's own network
+    }
+    EXPECT_EQ(d2.k.compute_cycles, 36);
+    EXPECT_EQ(d2.k.buffer_stall_cycles, 0);
+    EXPECT_EQ(d1.k.compute_cycles, 38);
+    EXPECT_EQ(d1.k.buffer_stall_cycles, 2);
+    EXPECT_EQ(d1.k.lane_slots, 2 * 16 * 38);
 }
 
 }  // namespace

@@ -376,18 +376,19 @@ TEST(ConfigOverride, GoodOverridesChangeTheField) {
     EXPECT_EQ(c.source_file, kDefaultConfig);
 }
 
-// The cycle engine models the lockstep log-routing datapath; the crossbar machine is refused there
-// with a message that names the way out.
-TEST(ConfigValidate, CrossbarNeedsTheFastEngine) {
+// Crossbar routing runs on both engines; a refused override changes nothing.
+TEST(ConfigValidate, CrossbarRunsOnTheCycleEngine) {
     RunConfig c;
+    apply_override(c, "compaction.routing=crossbar");
+    EXPECT_EQ(c.compaction.routing, "crossbar");
+    EXPECT_TRUE(c.cycle_engine());
     try {
-        apply_override(c, "compaction.routing=crossbar");
-        FAIL() << "crossbar routing accepted on the cycle engine";
+        apply_override(c, "compaction.segments=128");
+        FAIL() << "more segments than window positions accepted";
     } catch (const ConfigError& e) {
-        EXPECT_EQ(e.path, "simulation.engine");
-        EXPECT_NE(e.reason.find("--engine fast"), std::string::npos) << e.reason;
+        EXPECT_EQ(e.path, "compaction.segments");
     }
-    EXPECT_EQ(c.compaction.routing, "log");  // a refused override changes nothing
+    EXPECT_EQ(c.compaction.segments, 4);  // a refused override changes nothing
 }
 
 // Filter-oriented BP exists on the fast engine with lockstep groups; elsewhere it is refused with the

@@ -104,7 +104,6 @@ TEST(Cycles, FullestSegmentSetsThePace) {
     EXPECT_EQ(log1, "2");
     std::string xbar = in_child([&] {
         RunConfig cfg;
-        cfg.simulation.engine = "fast";  // crossbar routing runs on the fast engine
         cfg.compaction.routing = "crossbar";
         return std::to_string(run_single(cfg, l, w, Pass::FF, 1, nullptr, false)[0].c.compute_cycles);
     });
@@ -191,6 +190,7 @@ const ModeCase kModeCases[] = {
 const ModeCase kCycleCases[] = {
     {Pass::FF, "log", true, "cycle"},  {Pass::BP, "log", true, "cycle"},  {Pass::WG, "log", true, "cycle"},
     {Pass::FF, "log", false, "cycle"}, {Pass::BP, "log", false, "cycle"}, {Pass::WG, "log", false, "cycle"},
+    {Pass::FF, "crossbar", false, "cycle"}, {Pass::BP, "crossbar", true, "cycle"}, {Pass::WG, "crossbar", false, "cycle"},
 };
 
 std::string mode_name(const testing::TestParamInfo<ModeCase>& i) {

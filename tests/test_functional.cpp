@@ -34,7 +34,7 @@ struct Case {
     int shape;
     PruneMode mode;
     Pass pass;
-    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip", "bpfilter"...
+    std::string variant;  // "", "noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "noskip", "bpfilter"...; "_fast": fast engine
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -57,11 +57,12 @@ std::vector<Case> all_cases() {
     for (int s = 0; s < int(std::size(kShapes)); ++s)
         for (PruneMode m : modes)
             for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, m, p, ""});
-    // Variants on a subset: reorder off, crossbar routing, DBL off, one connected segment, and the
-    // fast engine (the default is the cycle engine).
+    // Variants on a subset: reorder off, crossbar routing, DBL off, one connected segment, decoupled
+    // groups, and the fast engine (the default is the cycle engine; "_fast": the fast engine).
     for (int s : {1, 2, 4, 6})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG})
-            for (const char* var : {"noreorder", "crossbar", "nodbl", "d1", "fast", "decoupled", "crossbar_decoupled"})
+            for (const char* var : {"noreorder", "crossbar", "crossbar_fast", "nodbl", "d1", "fast", "decoupled",
+                                    "decoupled_fast", "crossbar_decoupled", "crossbar_decoupled_fast"})
                 v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, p, var});
     // Decoupled groups without DBL, and a machine that skips nothing (every operand and weight is
     // computed; the FC layer's block padding would count as inputs, so conv layers only).
@@ -69,6 +70,7 @@ std::vector<Case> all_cases() {
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) {
             v.push_back({s, PruneMode::SubStructured, p, "decoupled_nodbl"});
             v.push_back({s, PruneMode::Unstructured, p, "crossbar_decoupled_nodbl"});
+            v.push_back({s, PruneMode::Unstructured, p, "crossbar_decoupled_nodbl_fast"});
         }
     for (int s : {0, 1, 2, 4})
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, PruneMode::SubStructured, p, "noskip"});
@@ -91,7 +93,7 @@ TEST_P(Functional, MatchesEigenReference) {
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
     const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
-    if (has("crossbar") || has("fast") || has("decoupled") || has("bpfilter")) cfg.simulation.engine = "fast";
+    if (has("fast") || has("bpfilter")) cfg.simulation.engine = "fast";  // filter-oriented BP: fast engine only
     if (has("bpfilter")) cfg.pe_array.bp_orientation = "filter";
     if (has("noreorder")) cfg.reorder_unit.enabled = false;
     if (has("crossbar")) cfg.compaction.routing = "crossbar";

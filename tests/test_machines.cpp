@@ -1,7 +1,10 @@
 // The machine options the baselines are made of (docs/baselines.md): decoupled groups (the crossbar
 // machine and SWPU's group_sync = decoupled), per-pass skip switches, FP8 operands and fused BN/ReLU.
-// Cycle counts are derived by hand from the decoupled timeline's rules (docs/architecture.md,
-// "Decoupled groups"); each run is a child process (a SystemC model elaborates once per process).
+// Cycle counts are derived by hand from the clocked units' rules (docs/architecture.md, "Decoupled
+// groups" and "Cycle rules of the clocked units") and checked on both engines; each run is a child
+// process (a SystemC model elaborates once per process).
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "swpu/energy.hpp"
@@ -30,19 +33,30 @@ RunConfig fast_config() {
     return cfg;
 }
 
+RunConfig engine_config(const char* engine) {
+    RunConfig cfg;
+    cfg.simulation.engine = engine;
+    return cfg;
+}
+
 // The dense layer of tests/test_cycles.cpp (K = 32, C = 8, 3x3, 10x10 input -> one 64-position
 // window). With every weight kept and every input non-zero, all 16 groups have the same work, so the
 // decoupled groups never wait for each other and the tile takes what the lockstep tile takes:
 //   per group and line (c, r): 3 steps x ceil(64 / 16) = 12 cycles; 24 lines -> 288 compute cycles;
-//   the first line arrives after one bank cycle (5 activation words, 8 banks) and the read latency
-//   (1): span to the last group's last cycle 2 + 288 = 290; its products land 4 router stages + 3
-//   multiplier stages later (297); the window's 64 result words write back over 8 banks (305).
-//   Wall: mask load 5 (18 words, 4 per cycle) + command 2 + 305 + done 2 = 314, as lockstep.
+//   cycle 0 is the first bank cycle of the first line's read (5 activation words over 8 banks: one
+//   cycle; its 3 weight words likewise), which arrives after the read latency (1) at cycle 2; the
+//   groups work cycles 2..289 and the last one passes the window's last line at 289; the PE array
+//   takes the window's end 4 router stages + 1 + 3 multiplier stages later (297) and writes the
+//   window's 64 result words over 8 banks in cycles 298..305; the acknowledgement (306) is seen and
+//   the tile done at 307. Wall: command 1 + mask load 5 (18 words, 4 per cycle) + first issue 1 +
+//   307 = 314, as lockstep.
 TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    RunConfig lock = fast_config();
-    RunConfig dec = fast_config();
+    for (const char* engine : {"cycle", "fast"}) {
+    SCOPED_TRACE(engine);
+    RunConfig lock = engine_config(engine);
+    RunConfig dec = engine_config(engine);
     dec.pe_array.group_sync = "decoupled";
     const nlohmann::json a = run_json(lock, l, w, Pass::FF);
     const nlohmann::json b = run_json(dec, l, w, Pass::FF);
@@ -58,6 +72,7 @@ TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
     // and window, against lockstep's one 256-bit word per step (3 per line): equal weight reads.
     EXPECT_EQ(b["abuf_reads"], a["abuf_reads"]);
     EXPECT_EQ(b["wbuf_reads"], a["wbuf_reads"]);
+    }
 }
 
 // The crossbar machine on the same dense layer: weights element-compressed (16 filters x 72 weights x
@@ -70,7 +85,9 @@ TEST(Machines, DecoupledGroupsOnADenseLayerTakeWhatLockstepTakes) {
 TEST(Machines, CrossbarMachineOnADenseLayer) {
     const Layer l = conv_layer(32, 8, 3, 3, 10, 10, 1, 0);
     const LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 7);
-    RunConfig cfg = fast_config();
+    for (const char* engine : {"cycle", "fast"}) {
+    SCOPED_TRACE(engine);
+    RunConfig cfg = engine_config(engine);
     cfg.compaction.routing = "crossbar";
     cfg.pe_array.group_sync = "decoupled";
     cfg.reorder_unit.enabled = false;
@@ -83,22 +100,27 @@ TEST(Machines, CrossbarMachineOnADenseLayer) {
     EXPECT_EQ(k["wbuf_reads"], 2 * 24 * 4);
     EXPECT_EQ(k["crossbar_routes"], l.macs());
     EXPECT_EQ(k["index_reads"], 32 * 72);
+    }
 }
 
 // Two groups, a 1x1 layer of 2 input channels on an 8x8 map (one 64-position window, dense input):
 // filter 0 keeps only channel 0, filter 1 only channel 1. A step of 64 operands takes 4 cycles.
 //   Lockstep: the cluster steps through both lines, one group idle in each: 2 x 4 = 8 cycles.
-//   Decoupled, FIFO of 4 lines: line 0 (1 word over 8 banks: 1 cycle, latency 1) arrives at 2,
-//   group 0 works 2-6; line 1's read starts at 1 and arrives at 3, group 1 works 3-7: 7 - 2 = 5.
-//   Decoupled, FIFO of 1 line: line 1's read waits for every group to finish line 0 (6), arrives at
-//   8, group 1 works 8-12: 12 - 2 = 10 cycles, of which group 1 works 4: 6 cycles of buffer stall.
+//   Decoupled, FIFO of 4 lines (cycle 0: the first read's first bank cycle): line 0 (4 activation
+//   words and 1 weight word over 8 banks: 1 cycle, latency 1) arrives at 2, group 0 works 2..5; line
+//   1 is issued a cycle after line 0, read at 1 and arrives at 3, group 1 works 3..6: 7 - 2 = 5.
+//   Decoupled, FIFO of 1 line: line 1 needs line 0's credit: line 0 is passed by both groups at 5
+//   (group 0's last cycle), the credit seen and line 1 issued at 6, read at 7, arrived at 9; group 1
+//   works 9..12: 13 - 2 = 11 cycles, of which group 1 works 4: 7 cycles of buffer stall.
 TEST(Machines, DecoupledGroupsRunAheadByTheirFifo) {
     const Layer l = conv_layer(2, 2, 1, 1, 8, 8, 1, 0);
     LayerWork w = random_work(l, 1, PruneMode::Dense, 0.0, 1.0, 1.0, 3);
     w.mask.row(0, 1, 0) = 0;
     w.mask.row(1, 0, 0) = 0;
-    auto cfg_for = [](const char* sync, int depth) {
-        RunConfig c = fast_config();
+    for (const char* engine : {"cycle", "fast"}) {
+    SCOPED_TRACE(engine);
+    auto cfg_for = [&](const char* sync, int depth) {
+        RunConfig c = engine_config(engine);
         c.pe_array.groups = 2;
         c.reorder_unit.enabled = false;
         c.pe_array.group_sync = sync;
@@ -110,9 +132,50 @@ TEST(Machines, DecoupledGroupsRunAheadByTheirFifo) {
     EXPECT_EQ(d4["compute_cycles"], 5);
     EXPECT_EQ(d4["buffer_stall_cycles"], 1);  // group 1, the busiest (4 cycles), starts at 3, not 2
     const nlohmann::json d1 = run_json(cfg_for("decoupled", 1), l, w, Pass::FF);
-    EXPECT_EQ(d1["compute_cycles"], 10);
-    EXPECT_EQ(d1["buffer_stall_cycles"], 6);
+    EXPECT_EQ(d1["compute_cycles"], 11);
+    EXPECT_EQ(d1["buffer_stall_cycles"], 7);
     EXPECT_EQ(d1["valid_macs"], 2 * 64);
+    // The FIFO of 1 line costs the 6 cycles between the two lines' arrivals in the wall too.
+    EXPECT_EQ(d1["cycles"].get<int64_t>() - d4["cycles"].get<int64_t>(), 6);
+    }
+}
+
+// A whole training iteration (narrow ResNet-18, CIFAR form) of the fine-grained machine (decoupled
+// groups with per-group crossbars, element-indexed weights) and of SWPU with decoupled groups, on
+// both engines: every action count identical and the cycles to the cycle (but the cycle engine's
+// reset). Its strided 1x1 layers' BP has windows in which no group works: their write-backs still
+// wait for their accumulator sets.
+TEST(Machines, DecoupledWholeIterationEnginesAgree) {
+    WorkloadParams p;
+    p.batch = 1;
+    const Trace tr = make_synthetic_trace(p, build_network("resnet18-cifar", 0.125), 1);
+    for (const char* routing : {"crossbar", "log"}) {
+        SCOPED_TRACE(routing);
+        auto run = [&](const char* engine) {
+            return in_child([&] {
+                RunConfig cfg = engine_config(engine);
+                cfg.pe_array.group_sync = "decoupled";
+                cfg.compaction.routing = routing;
+                SwpuChip chip("chip", cfg);
+                chip.set_trace(&tr);
+                sc_core::sc_start();
+                return results_json(chip.results(), chip.total_cycles());
+            });
+        };
+        const nlohmann::json a = nlohmann::json::parse(run("cycle"), nullptr, false);
+        const nlohmann::json b = nlohmann::json::parse(run("fast"), nullptr, false);
+        ASSERT_FALSE(a.is_discarded());
+        ASSERT_FALSE(b.is_discarded());
+        ASSERT_EQ(a["results"].size(), b["results"].size());
+        const std::set<std::string> time_only = {"cycles", "stall_dram_cycles", "start_cycle", "operand_wait_cycles",
+                                                 "backpressure_cycles", "accumulator_stall_cycles", "bank_conflict_cycles"};
+        for (size_t i = 0; i < a["results"].size(); ++i)
+            for (auto it = a["results"][i].begin(); it != a["results"][i].end(); ++it)
+                if (it.value().is_number_integer() && !time_only.count(it.key()))
+                    EXPECT_EQ(it.value(), b["results"][i][it.key()]) << a["results"][i]["layer"] << " " << it.key();
+        EXPECT_GT(a["total_cycles"].get<int64_t>(), 100000);
+        EXPECT_EQ(a["total_cycles"].get<int64_t>(), b["total_cycles"].get<int64_t>() + 1);  // the reset cycle
+    }
 }
 
 // Skip switches: with every weight kept, a 50%-dense input and a 50%-dense output gradient, a pass

@@ -103,6 +103,7 @@ public:
     Fifo<StepCmd> steps;
     Fifo<int> line_credits;
     Fifo<LanePacket> lane_packets;
+    Fifo<int> group_release;  // decoupled groups: PE array -> routers (sets written back, RMWs served)
     Fifo<ReorderCmd> reorder_cmd;
     Fifo<int> reorder_done;
     Fifo<VectorWork> vector_cmd;

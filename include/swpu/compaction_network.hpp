@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,6 +46,24 @@ struct LanePayload {
     std::vector<uint64_t> lanes;      // FF/BP: [1]; WG: [G]
 };
 
+// Decoupled groups: what the G per-group routers put on the lanes in one cycle, and the events of that
+// cycle: lines every group has now finished (WG: their read-modify-writes), windows every group has
+// now finished (FF/BP: their write-backs) and the tile's end. A lane packet names it by `payload`; the
+// slices live in a ring as deep as the path to the PE array's accumulate stage.
+struct GroupSlice {
+    uint32_t seq = 0;
+    uint64_t groups = 0;               // groups that emit a packet this cycle
+    std::vector<uint64_t> valid;       // [G] the operand bits of the group's step
+    std::vector<int32_t> window;       // [G]
+    std::vector<int16_t> line;         // [G]
+    std::vector<int8_t> s;             // [G]
+    std::vector<uint8_t> cycle, drop;  // [G] which cycle of the step; a dropped step (DBL off)
+    std::vector<int32_t> window_ends;  // FF/BP: windows whose last product is in this cycle
+    std::vector<int32_t> rmw_words;    // WG: the read-modify-writes of the lines finished in this cycle
+    bool tile_end = false;
+    LanePayload data;                  // functional mode: the FP16 operands and weights
+};
+
 // What one step through the network costs.
 struct CompactionCost {
     int cycles = 0;   // cycles to drain the packed operands onto the lanes
@@ -61,6 +80,9 @@ public:
     In<BufResponse> weight_in;     // weight words from the weight buffer
     Out<LanePacket> packets_out;   // to the PE array
     Out<int> credit_out;           // line registers freed, back to the DBL controller
+    // Decoupled groups: accumulator sets written back (FF/BP) or read-modify-writes served (WG), from
+    // the PE array; gates a group's start of a window or line.
+    sc_core::sc_port<FifoInIf<int>, 1, sc_core::SC_ZERO_OR_MORE_BOUND> release_in;
 
     sc_core::sc_signal<int> stage_valid{"stage_valid"};  // pipeline registers holding a packet
     sc_core::sc_signal<int> input_state{"input_state"};  // 0 idle, 1 step, 2 wait line, 3 wait weight, 4 frozen
@@ -71,8 +93,24 @@ public:
     // Cycle engine: the pass of the next tile and the cluster in the groups (configuration
     // registers). The plan supplies WG's per-group gradient bits (may be null for FF/BP).
     void configure(Pass pass, const PassPlan* plan, const std::vector<int>& items);
+    // Decoupled groups: the tile's line table (the DBL controller's) and its first window.
+    void configure_groups(const GroupLineTable* table, int first_window);
+    bool decoupled() const { return m_decoupled; }
+    const GroupSlice& slice(uint32_t seq) const {
+        const GroupSlice& sl = m_slices[seq & (m_slices.size() - 1)];
+        if (sl.seq != seq) throw std::logic_error("compaction network: a group slice was overwritten in flight");
+        return sl;
+    }
     Counters take_counters();
     std::string debug_state() const {
+        if (m_decoupled) {
+            std::string gs;
+            for (const GroupState& g : m_gs) gs += " " + std::to_string(g.ptr) + (g.busy ? "*" : "");
+            return "compaction_network (decoupled): lines received " + std::to_string(m_received) + ", arrived " +
+                   std::to_string(m_arrived) + ", freed " + std::to_string(m_freed) + ", released " +
+                   std::to_string(m_released - m_release_base) + ", act/weight answers " + std::to_string(m_act_avail) +
+                   "/" + std::to_string(m_weight_avail) + ", group lines" + gs + "; ";
+        }
         return "compaction_network: step " + std::to_string(m_step_j) + "/" + std::to_string(m_step_cycles) +
                ", in stages " + std::to_string(m_in_pipe) + ", line loaded " + std::to_string(m_line_loaded) +
                ", steps visible " + std::to_string(steps_in->visible()) + ", lines visible " +
@@ -165,6 +203,20 @@ private:
     void input_stage();
     void start_step(const StepCmd& st);
     void show_state(int state);
+    // Decoupled groups.
+    struct GroupState {
+        size_t ptr = 0;          // the next line of the tile the group has not finished
+        bool busy = false;
+        uint32_t step = 0, step_end = 0;
+        int j = 0, cycles = 0;
+        int64_t work = 0, valid = 0;  // the tile's cycles and operands of the group
+    };
+    void group_stage();
+    bool group_may_start(const GroupLine& gl) const;
+    void group_start_step(int g);
+    void group_tile_end();
+    void fill_group_payload(GroupSlice& sl, int g);
+    int64_t now_cycle();
 
     // Cycle engine state.
     int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1, m_fault_lane = -1;
@@ -187,6 +239,24 @@ private:
     std::vector<LanePayload> m_payloads;  // functional mode: ring of packet data (power-of-two size)
     uint32_t m_seq = 0;
     std::vector<int> m_lane_pos;
+    // Decoupled groups: the per-group routers' state and the operand FIFOs' shared storage (an entry
+    // is freed when every group has finished its line).
+    bool m_decoupled;
+    int m_fifo_depth, m_sets;
+    const GroupLineTable* m_table = nullptr;
+    int m_tile_w0 = 0;
+    std::vector<GroupState> m_gs;
+    std::deque<int32_t> m_cmds;  // lines announced, data not yet arrived
+    size_t m_arrived = 0, m_freed = 0, m_received = 0;
+    int m_act_avail = 0, m_weight_avail = 0;
+    int64_t m_released = 0;        // windows written back (FF/BP) or lines served (WG) since reset
+    int64_t m_release_events = 0;  // write-backs and read-modify-writes sent to the PE array since reset
+    int64_t m_release_base = 0;    // m_release_events when the tile started
+    int m_credit_pending = 0;
+    int64_t m_first_arrival = -1, m_last_work = -1;
+    std::vector<GroupSlice> m_slices;
+    uint32_t m_slice_seq = 0;
+    uint64_t m_period_ps = 0;
     std::vector<uint16_t> m_seg_table;  // hops per segment pattern when the segment is <= 16 wide
     int m_cycles_of[65];                // cycles to drain n packed operands of a segment
 };

@@ -12,6 +12,12 @@
 // the step's line to the activation buffer when the line starts (only with a free line register:
 // credits returned by the network), a read of the step's weight word to the weight buffer, and the
 // step command to the network. A full channel stalls the issue.
+//
+// Decoupled groups (pe_array.group_sync = decoupled): the controller detects, per line of the tile,
+// every group's own steps (GroupLineTable) and issues one line per cycle: the line's read to the
+// activation buffer, the cluster's weights of the line to the weight buffer, and the line command to
+// the per-group routers. A line needs a free entry in every group's operand FIFO: group_fifo_depth
+// credits, one returned when every group has finished the line.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +73,8 @@ public:
 
     // Cycle engine: the pass of the next tiles (configuration register).
     void configure(const PassPlan* plan);
+    // Decoupled groups: the current tile's lines and every group's steps on them.
+    const GroupLineTable& group_lines() const { return m_table; }
     Counters take_counters();
     std::string debug_state() const;
 
@@ -75,6 +83,8 @@ private:
     void build_window(int w, bool last_window);
     bool issue_line();  // one line read ahead; false when none was issued
     bool issue_step();  // one step; false when stalled
+    void build_group_lines(int w, bool last_window);  // decoupled groups: the window's lines
+    bool issue_group_line();                          // decoupled groups: one line; false when stalled
     void show(int st);
 
     bool m_enabled;
@@ -98,6 +108,9 @@ private:
     size_t m_idx = 0, m_next_line = 0;
     int m_credits = 0;
     int64_t m_lines_read = 0, m_words_read = 0;
+    bool m_decoupled, m_xbar;
+    GroupLineTable m_table;
+    int32_t m_rmw_lines = 0;
     bool m_woken = false;
     int m_shown_state = -1, m_shown_window = -1, m_shown_line = -1, m_shown_credits = -1;
     Counters m_k;

@@ -42,6 +42,9 @@ public:
     Out<BufRequest> obuf_request;      // write-back and read-modify-write to the output buffer
     In<BufResponse> obuf_response;     // their acknowledgements
     Out<TileDone> done_out;            // to the controller
+    // Decoupled groups: a window's accumulator set written back (FF/BP) or a line's read-modify-write
+    // served (WG), to the per-group routers.
+    sc_core::sc_port<FifoOutIf<int>, 1, sc_core::SC_ZERO_OR_MORE_BOUND> release_out;
 
     // Block-level state for the VCD.
     sc_core::sc_signal<int> lanes_busy{"lanes_busy"};
@@ -87,6 +90,8 @@ private:
     void tick();
     void do_reset();
     bool accumulate(const LanePacket& p);  // false: stalled this cycle
+    bool accumulate_groups(const LanePacket& p);  // decoupled groups
+    void accumulate_group_values(const GroupSlice& sl);
     void accumulate_values(const LanePacket& p);
     void show(int lanes, int groups, int stall_cause);
 
@@ -103,6 +108,14 @@ private:
     std::vector<int> m_write_queue;     // sets in write-back order (acknowledged in order)
     int m_rmw_pending = 0;
     bool m_tile_end = false;
+    // Decoupled groups: a slice's events (write-backs, read-modify-writes) issue one request each; a
+    // slice whose requests do not all fit waits with its products counted.
+    bool m_decoupled = false;
+    int m_tile_w0 = 0;
+    bool m_slice_counted = false;
+    size_t m_slice_event = 0;
+    int m_release_pending = 0;
+    uint32_t m_rmw_issued = 0;
     bool m_woken = false;
     // Tile context.
     const PassPlan* m_plan = nullptr;

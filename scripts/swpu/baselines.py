@@ -64,7 +64,8 @@ class Baseline(object):
         self.claims, self.technique = tuple(claims), technique
 
 
-# Crossbar routing and decoupled groups exist on the fast engine only (docs/architecture.md).
+# Crossbar routing; its machines run on the fast engine like every machine of the reproduction (for
+# speed: both engines model them, docs/architecture.md).
 _CROSSBAR = [("compaction.routing", "crossbar"), ("simulation.engine", "fast")]
 # The fine-grained machine: decoupled groups, per-group crossbars, element-indexed weights
 # (docs/baselines.md "The fine-grained machine").

@@ -81,9 +81,9 @@ def experiments(quick, batch, trace=None, pruning_result=None):
     return runs
 
 
-# Every machine of the comparison runs on one engine: the fast (step-level) engine, since the
-# crossbar machines exist only there; on log-routing machines it agrees with the cycle engine
-# (docs/data/crossval.md).
+# Every machine of the comparison runs on one engine: the fast (step-level) engine, for speed; the
+# random corpus cross-validates it against the cycle engine on every machine option, crossbar
+# routing and decoupled groups included (docs/data/crossval.md).
 ENGINE = "fast"
 
 

@@ -62,7 +62,7 @@ def render_markdown(ev, meta):
     a("- generated %s" % meta["date"])
     eng = ev.get("engine") or {}
     if eng.get("cycle_cycles"):
-        a("- engine: every machine runs on the `%s` engine (the crossbar machines exist only there); "
+        a("- engine: every machine runs on the `%s` engine (for speed; the cycle engine models every machine too); "
           "SWPU's own network run takes %d cycles on it and %d on the cycle engine (`%s`): "
           "%+.3f%%. Agreement on the random corpus: docs/data/crossval.md"
           % (eng["engine"], eng["fast_cycles"], eng["cycle_cycles"], eng["command"], eng["diff_pct"]))
