@@ -489,13 +489,20 @@ void PassPlan::build_tiles_bp_filter(const std::vector<std::pair<int, int>>& ban
     if (!w_resident && bands.size() > 1) m_note += "the layer's weights exceed the weight buffer half: reloaded per band; ";
 }
 
+void PassPlan::window_position(int w, int pos, int& n, int& o, int& j) const {
+    int first, rows, j0, len;
+    window_rows(w, first, rows, j0, len);
+    const int row = first + pos / len;
+    j = j0 + pos % len;
+    n = row / m_g.Oh;
+    o = row % m_g.Oh;
+}
+
 float PassPlan::source_value(int w, int pos, int x, int r, int s) const {
     const Geometry& g = m_g;
     const Layer& l = m_layer;
-    int first, rows, j0, len;
-    window_rows(w, first, rows, j0, len);
-    const int row = first + pos / len, j = j0 + pos % len;
-    const int n = row / g.Oh, o = row % g.Oh;
+    int n, o, j;
+    window_position(w, pos, n, o, j);
     const int srow = o * g.a + g.b * r + g.c0, scol = j * g.a + g.b * s + g.c0;
     if (srow < 0 || srow >= g.Hs || scol < 0 || scol >= g.Ws) return 0.0f;
     if (m_pass == Pass::BP) {
@@ -515,19 +522,15 @@ float PassPlan::weight_value(int item, int x, int r, int s) const {
 
 float PassPlan::grad_value(int w, int pos, int item) const {
     const Layer& l = m_layer;
-    int first, rows, j0, len;
-    window_rows(w, first, rows, j0, len);
-    const int row = first + pos / len, j = j0 + pos % len;
-    const int n = row / m_g.Oh, o = row % m_g.Oh;
+    int n, o, j;
+    window_position(w, pos, n, o, j);
     return m_values->grad_out[((size_t(n) * l.K + item) * l.P + o) * l.Q + j];
 }
 
 float& PassPlan::grad_in_at(int w, int pos, int channel) const {
     const Layer& l = m_layer;
-    int first, rows, j0, len;
-    window_rows(w, first, rows, j0, len);
-    const int row = first + pos / len, j = j0 + pos % len;
-    const int n = row / m_g.Oh, o = row % m_g.Oh;
+    int n, o, j;
+    window_position(w, pos, n, o, j);
     return m_values->grad_in[((size_t(n) * l.C + channel) * l.H + o) * l.W + j];
 }
 

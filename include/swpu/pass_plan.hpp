@@ -98,6 +98,8 @@ private:
     void build_tiles();
     uint64_t source_bits(int n, int x, int srow, int off, int j0, int len) const;
     void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
+    // Window w's position pos: image n, output row o, column j.
+    void window_position(int w, int pos, int& n, int& o, int& j) const;
     void build_tiles_bp_filter(const std::vector<std::pair<int, int>>& bands, bool act_resident,
                                const std::function<void(int, int, int64_t&, int64_t&)>& input_bytes);
     // DRAM bytes of the cluster's weights of mask rows x in [x0, x1) (x1 < 0: all).
