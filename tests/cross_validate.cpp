@@ -108,10 +108,12 @@ Point random_point(int id, std::mt19937_64& rng) {
         c.compaction.routing = pick(rng, {"log", "log", "crossbar"});
         c.pe_array.group_sync = pick(rng, {"lockstep", "lockstep", "decoupled"});
         c.pe_array.group_fifo_depth = uni(1, 8);
-        // One in three lockstep BP points with filter-oriented BP, its line stores 1-4 windows deep.
-        if (p.pass == Pass::BP && !c.decoupled() && uni(0, 2) == 0) {
+        // One in three lockstep BP points with filter-oriented BP, its line stores 1-4 windows deep,
+        // drawn from the point's own seed: the corpus's other draws stay those of earlier corpora.
+        std::mt19937_64 orient(p.seed ^ 0x9e3779b97f4a7c15ull);
+        if (p.pass == Pass::BP && !c.decoupled() && std::uniform_int_distribution<int>(0, 2)(orient) == 0) {
             c.pe_array.bp_orientation = "filter";
-            c.pe_array.bp_line_sets = pick(rng, {1, 2, 2, 4});
+            c.pe_array.bp_line_sets = pick(orient, {1, 2, 2, 4});
         }
         c.simulation.seed = p.seed;
         try {
