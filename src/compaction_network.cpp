@@ -89,6 +89,13 @@ void CompactionNetwork::configure(Pass pass, const PassPlan* plan, const std::ve
     m_pass = pass;
     m_plan = plan;
     m_items = items;
+    m_bp_filter = plan && plan->bp_filter();
+}
+
+uint64_t CompactionNetwork::bp_filter_valid(const LanePacket& p, int g) const {
+    if (!((p.groups >> g) & 1u)) return 0;
+    const int R = m_plan->kernel_r();
+    return m_plan->valid(p.window, m_items[size_t(g)] * R + p.line % R, p.s);
 }
 
 void CompactionNetwork::configure_groups(const GroupLineTable* table, int first_window) {
@@ -310,6 +317,32 @@ void CompactionNetwork::start_step(const StepCmd& st) {
     m_step_cycles = 1;  // a dropped step or a window marker spends one input cycle
     if (st.kind != StepCmd::Normal) return;
     const int act = __builtin_popcountll(st.groups);
+    if (m_bp_filter) {
+        // Filter-oriented BP: each group packs its own dO bits through its own network; the step
+        // takes the slowest group's cycles and the products return through the group's switches.
+        LanePacket p;
+        p.groups = st.groups;
+        p.window = st.window;
+        p.line = st.line;
+        p.s = st.s;
+        int maxc = 0;
+        for (uint64_t gb = st.groups; gb; gb &= gb - 1) {
+            const uint64_t vg = bp_filter_valid(p, __builtin_ctzll(gb));
+            if (!vg) continue;
+            const CompactionCost c = cost(vg);
+            if (m_crossbar) {
+                m_k.crossbar_routes += 2 * int64_t(c.valid);  // to the lanes, back to the positions
+            } else {
+                m_k.switch_traversals += int64_t(c.valid) * m_stages;
+                m_k.switch_hops += c.hops;
+                m_k.scatter_traversals += int64_t(c.valid) * m_stages;
+            }
+            maxc = std::max(maxc, c.cycles);
+        }
+        if (maxc == 0) throw std::logic_error("compaction network: a filter-oriented BP step with no operand was issued");
+        m_step_cycles = maxc;
+        return;
+    }
     if (m_pass != Pass::WG) {
         const CompactionCost c = cost(st.valid);
         m_step_cycles = c.cycles;
@@ -382,7 +415,9 @@ void CompactionNetwork::input_stage() {
         p.cycle = uint8_t(m_step_j);
         p.cycles = uint8_t(m_step_cycles);
         p.kind = m_step.kind;
-        p.flags = last ? m_step.flags : uint8_t(m_step.flags & ~(StepCmd::LastOfLine | StepCmd::LastOfWindow | StepCmd::LastOfTile));
+        p.flags = last ? m_step.flags
+                       : uint8_t(m_step.flags & ~(StepCmd::LastOfLine | StepCmd::LastOfWindow | StepCmd::LastOfTile |
+                                                  StepCmd::LastOfChannel));
         p.payload = 0;
         if (!m_payloads.empty() && m_step.kind == StepCmd::Normal && m_plan && m_plan->values()) fill_payload(p);
         m_pipe_valid[0] = 1;
@@ -452,6 +487,28 @@ void CompactionNetwork::fill_payload(LanePacket& p) {
     pl.seq = m_seq;
     const PassPlan& plan = *m_plan;
     const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s, L = m_lanes;
+    if (m_bp_filter) {
+        // Each group's own dO operands from its line store, and its own weight W[k_g, x, r, s].
+        for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+            const int g = __builtin_ctzll(gb);
+            const int item = m_items[size_t(g)];
+            const uint64_t vg = bp_filter_valid(p, g);
+            uint64_t lanes = 0;
+            if (vg) {
+                route(vg, p.cycle, m_lane_pos);
+                for (int ln = 0; ln < L; ++ln) {
+                    const int pos = m_lane_pos[size_t(ln)];
+                    if (pos < 0) continue;
+                    lanes |= 1ull << ln;
+                    pl.operand[size_t(g) * L + ln] = float_to_fp16_bits(plan.source_value(p.window, pos, item, r, s));
+                }
+                if (m_fault_lane >= 0) pl.operand[size_t(g) * L + m_fault_lane] ^= 0x8000u;
+            }
+            pl.lanes[size_t(g)] = lanes;
+            pl.weight[size_t(g)] = float_to_fp16_bits(plan.weight_value(item, x, r, s));
+        }
+        return;
+    }
     if (m_pass != Pass::WG) {
         route(p.valid, p.cycle, m_lane_pos);
         uint64_t lanes = 0;

@@ -129,7 +129,7 @@ std::vector<Field> build_schema() {
              ACC(pe_array.group_sync)), 0, 0, false, {"lockstep", "decoupled"});
     add(make("pe_array.group_fifo_depth", Kind::Int, "ASSUMED", "lines", "Decoupled groups: lines a group's operand FIFO holds, i.e. how far the fastest group may run ahead of the slowest. The cycle engine sizes the queues that feed the FIFOs (line and weight reads and their answers, the line credits) and the output buffer's request queue (WG read-modify-writes) to at least this depth.",
              "Four line registers per group, as the DBL controller's line_buffers of the lockstep machine.", ACC(pe_array.group_fifo_depth)), 1, 1024);
-    add(make("pe_array.bp_orientation", Kind::String, "ASSUMED", "", "What a group holds in BP. 'channel': an input channel (the cluster steps through the union of G channels' masks over all K filters' output-gradient lines, which are shared by the groups). 'filter': FF's filter cluster (each group reads its own filter's output-gradient rows into a group line store, steps through FF's line and position union, products return to their dI positions through each group's own network and switches, and an adder tree sums the G groups' partial dI of an input channel, which accumulates across clusters in the output buffer in FP32). Fast engine only.",
+    add(make("pe_array.bp_orientation", Kind::String, "ASSUMED", "", "What a group holds in BP. 'channel': an input channel (the cluster steps through the union of G channels' masks over all K filters' output-gradient lines, which are shared by the groups). 'filter': FF's filter cluster (each group reads its own filter's output-gradient rows into a group line store, steps through FF's line and position union, products return to their dI positions through each group's own network and switches, and an adder tree sums the G groups' partial dI of an input channel, which accumulates across clusters in the output buffer in FP32). Lockstep groups only.",
              "The abstract does not say how BP uses the sub-structured masks; 'channel' reuses FF's datapath unchanged, 'filter' keeps the clusters the reorder unit formed (the masks are grouped by filter) at the price of per-group operand lines, a cross-group reduction and partial-sum read-modify-writes. docs/architecture.md.",
              ACC(pe_array.bp_orientation)), 0, 0, false, {"channel", "filter"});
     add(make("pe_array.bp_line_sets", Kind::Int, "ASSUMED", "windows", "Filter-oriented BP: windows of output-gradient rows a group's line store holds (R rows of its filter per window).",
@@ -472,9 +472,6 @@ void validate(const RunConfig& c) {
         fail("pe_array.lanes", "must be a multiple of compaction.segments (" + std::to_string(c.compaction.segments) + ")");
     if (c.compaction.segments > c.compaction.window)
         fail("compaction.segments", "must not exceed compaction.window");
-    if (c.cycle_engine() && c.bp_filter())
-        fail("simulation.engine", "the cycle engine models channel-oriented BP; filter-oriented BP (pe_array.bp_orientation = "
-                                  "\"filter\") runs on the fast engine: set simulation.engine to \"fast\" (--engine fast)");
     if (c.bp_filter() && c.decoupled())
         fail("pe_array.bp_orientation", "filter-oriented BP is modelled with lockstep groups only (pe_array.group_sync = \"lockstep\")");
     if (c.pe_array.lanes > c.compaction.window)

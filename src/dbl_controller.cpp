@@ -21,6 +21,7 @@ DblController::DblController(sc_core::sc_module_name name, const ChipConfig& cfg
       m_cfg(cfg),
       m_decoupled(cfg.decoupled()),
       m_xbar(cfg.element_indexed()) {
+    m_line_registers = m_decoupled ? cfg.pe_array.group_fifo_depth : cfg.dbl.line_buffers;
     SC_HAS_PROCESS(DblController);
     SC_METHOD(tick);
     sensitive << clk.pos();
@@ -59,6 +60,12 @@ void DblController::load_cluster(const WeightMask& mask, const std::vector<int>&
 void DblController::configure(const PassPlan* plan) {
     m_plan = plan;
     m_loaded_cluster = -1;
+    // Filter-oriented BP reads into the groups' line stores (`bp_line_sets` windows) instead of the
+    // line registers; between passes every register is free.
+    const int regs = m_decoupled ? m_cfg.pe_array.group_fifo_depth
+                                 : plan->bp_filter() ? m_cfg.pe_array.bp_line_sets : m_cfg.dbl.line_buffers;
+    m_credits += regs - m_line_registers;
+    m_line_registers = regs;
 }
 
 Counters DblController::take_counters() {
@@ -121,6 +128,7 @@ void DblController::build_window(int w, bool last_window) {
             m_list[first].flags |= StepCmd::FirstOfLine;
             m_list.back().flags |= StepCmd::LastOfLine;
             m_line_starts.push_back(first);
+            m_line_words.push_back(plan.line_read_accesses(w));
         }
     }
     // A window without steps still writes its (zero) results back in FF/BP: a marker carries its end
@@ -135,6 +143,65 @@ void DblController::build_window(int w, bool last_window) {
         if (!wg) m_list.back().flags |= StepCmd::LastOfWindow;
         if (last_window) m_list.back().flags |= StepCmd::LastOfTile;
     }
+}
+
+void DblController::build_window_bp_filter(const Tile& t, int w) {
+    // Filter-oriented BP: FF's lines (x, r) of the block and positions s of the cluster's union (all
+    // S without DBL), one weight word per step; a step works when some group keeping W[k_g, x, r, s]
+    // has a non-zero in its dO row shifted by (r, s). The window's first step reads every group's R
+    // dO rows into its line store (DBL: only rows with a non-zero); its last frees the store's set.
+    const PassPlan& plan = *m_plan;
+    const int R = plan.kernel_r();
+    const uint64_t full = m_S >= 64 ? ~0ull : ((1ull << m_S) - 1);
+    const size_t window_first = m_list.size();
+    for (int x = t.x_begin; x < t.x_end; ++x) {
+        bool work_in_channel = false;
+        for (int r = 0; r < R; ++r) {
+            const int line = x * R + r;
+            const uint64_t u = m_union[size_t(line)];
+            if (m_enabled && !u) continue;
+            for (uint64_t sb = m_enabled ? u : full; sb; sb &= sb - 1) {
+                const int s = __builtin_ctzll(sb);
+                const uint64_t en = group_enables(line, s);
+                bool work = false;
+                for (uint64_t gb = en; gb && !work; gb &= gb - 1)
+                    work = plan.valid(w, m_items[size_t(__builtin_ctzll(gb))] * R + r, s) != 0;
+                if (!work && m_enabled) continue;
+                StepCmd st;
+                st.groups = en;
+                st.window = w;
+                st.line = int16_t(line);
+                st.s = int8_t(s);
+                st.kind = work ? StepCmd::Normal : StepCmd::Drop;
+                m_list.push_back(st);
+                work_in_channel |= work;
+            }
+        }
+        if (work_in_channel) m_list.back().flags |= StepCmd::LastOfChannel;
+    }
+    if (m_list.size() > window_first) {
+        int64_t words = 0;
+        const int64_t row_words = plan.line_read_accesses(w);
+        for (int item : m_items) {
+            if (item < 0) continue;
+            for (int r = 0; r < R; ++r) {
+                bool any = !m_enabled;
+                for (int s = 0; s < m_S && !any; ++s) any = plan.valid(w, item * R + r, s) != 0;
+                if (any) words += row_words;
+            }
+        }
+        m_list[window_first].flags |= StepCmd::FirstOfLine;
+        m_list.back().flags |= StepCmd::LastOfLine;
+        m_line_starts.push_back(window_first);
+        m_line_words.push_back(words);
+    } else if (w + 1 == t.w_end) {
+        // A tile whose last window has no step: a marker carries the tile's end.
+        StepCmd st;
+        st.window = w;
+        st.kind = StepCmd::Marker;
+        m_list.push_back(st);
+    }
+    if (w + 1 == t.w_end) m_list.back().flags |= StepCmd::LastOfTile;
 }
 
 void DblController::build_group_lines(int w, bool last_window) {
@@ -250,10 +317,9 @@ bool DblController::issue_group_line() {
 
 bool DblController::issue_line() {
     if (m_next_line == m_line_starts.size() || m_credits == 0 || !line_request->can_push()) return false;
-    const StepCmd& st = m_list[m_line_starts[m_next_line]];
     BufRequest rq;
     rq.kind = BufRequest::Read;
-    rq.accesses = int(m_plan->line_read_accesses(st.window));
+    rq.accesses = int(m_line_words[m_next_line]);
     rq.first_bank = int((m_lines_read * rq.accesses) % m_cfg.buffers.activation.banks);
     line_request->push(rq);
     --m_credits;
@@ -295,9 +361,10 @@ void DblController::tick() {
     }
     if (reset.read()) {
         m_state = Idle;
-        m_credits = m_decoupled ? m_cfg.pe_array.group_fifo_depth : m_cfg.dbl.line_buffers;
+        m_credits = m_line_registers;
         m_list.clear();
         m_line_starts.clear();
+        m_line_words.clear();
         m_idx = m_next_line = 0;
         show(0);
         return;
@@ -314,13 +381,18 @@ void DblController::tick() {
         const Tile& t = m_plan->tiles()[size_t(cmd.tile)];
         m_list.clear();
         m_line_starts.clear();
+        m_line_words.clear();
         m_idx = m_next_line = 0;
-        if (t.cluster != m_loaded_cluster) {
+        // Filter-oriented BP loads the mask rows of the tile's block of input channels only.
+        const bool bp_filter = m_plan->bp_filter();
+        const int64_t key = int64_t(t.cluster) * (int64_t(1) << 32) + (bp_filter ? t.x_begin : 0);
+        if (key != m_loaded_cluster) {
             m_plan->cluster_items(t.cluster, m_items);
             Counters k;
-            load_cluster(m_plan->group_mask(), m_items, k);
+            if (bp_filter) load_cluster(m_plan->group_mask(), m_items, k, t.x_begin, t.x_end);
+            else load_cluster(m_plan->group_mask(), m_items, k);
             m_k.mask_reads += k.mask_reads;
-            m_loaded_cluster = t.cluster;
+            m_loaded_cluster = key;
             m_mask_wait = mask_load_cycles(k.mask_reads);
         }
         // Detection is combinational logic on the masks and bitmaps: the tile's steps, in order.
@@ -331,6 +403,8 @@ void DblController::tick() {
             m_table.steps.clear();
             m_rmw_lines = 0;
             for (int w = t.w_begin; w < t.w_end; ++w) build_group_lines(w, w + 1 == t.w_end);
+        } else if (bp_filter) {
+            for (int w = t.w_begin; w < t.w_end; ++w) build_window_bp_filter(t, w);
         } else {
             for (int w = t.w_begin; w < t.w_end; ++w) build_window(w, w + 1 == t.w_end);
         }

@@ -103,8 +103,20 @@ void PeArray::configure(const PassPlan* plan, const CompactionNetwork* net, cons
     for (int it : items) m_real_items += it >= 0;
     m_tile = tile;
     m_tile_w0 = plan->tiles()[size_t(tile)].w_begin;
-    // WG products pass the adder tree before they accumulate.
-    const int depth = m_cfg.pe_array.multiplier_latency + (plan->pass() == Pass::WG ? m_cfg.pe_array.reduce_latency : 0);
+    // WG products pass the adder tree before they accumulate; filter-oriented BP's channel sums pass
+    // it after the channel's last product (the same stages in the same path: counted here).
+    const bool tree = plan->pass() == Pass::WG || plan->bp_filter();
+    const int depth = m_cfg.pe_array.multiplier_latency + (tree ? m_cfg.pe_array.reduce_latency : 0);
+    if (plan->bp_filter()) {
+        const Tile& t = plan->tiles()[size_t(tile)];
+        if (t.cluster == 0) {  // a block's first cluster: no partial holds data yet
+            m_block_w0 = t.w_begin;
+            m_block_x0 = t.x_begin;
+            m_block_xn = t.x_end - t.x_begin;
+            m_partial_written.assign(size_t(t.w_end - t.w_begin) * size_t(m_block_xn), 0);
+        }
+        m_last_of_block = t.last_of_block;
+    }
     if (depth != m_depth) {
         if (m_in_flight) throw std::logic_error("pe_array: reconfigured with packets in flight");
         m_depth = depth;
@@ -147,8 +159,98 @@ namespace {
 constexpr uint32_t kRmwTag = 0x80000000u;
 }
 
+bool PeArray::accumulate_bp_filter(const LanePacket& p) {
+    // Each group accumulates its own products (its own dO operands times its own weight) at the dI
+    // positions its switches return them to; an input channel's last packet sends the adder tree's
+    // sum of the groups' accumulators, position by position, into the channel's FP32 partial.
+    const int G = m_groups, L = m_lanes;
+    if (m_set_busy[size_t(m_set)]) {  // the set still writes back an earlier channel
+        ++m_k.accumulator_stall_cycles;
+        show(0, 0, 1);
+        return false;
+    }
+    const bool channel_end = p.flags & StepCmd::LastOfChannel;
+    if (channel_end && !obuf_request->can_push()) {
+        ++m_k.accumulator_stall_cycles;
+        show(0, 0, 2);
+        return false;
+    }
+    int lanes = 0, busy = 0;
+    if (p.kind == StepCmd::Normal) {
+        const LanePayload* pl = m_plan->values() ? &m_net->payload(p.payload) : nullptr;
+        const bool xbar = m_net->crossbar();
+        for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
+            const int g = __builtin_ctzll(gb);
+            const uint64_t vg = m_net->bp_filter_valid(p, g);
+            if (!vg) continue;
+            const int n = m_net->lanes_busy_in_cycle(vg, p.cycle);
+            ++busy;
+            lanes += n;
+            m_k.valid_macs += n;
+            m_k.acc_updates += n;
+            m_k.idle_pack_lane_slots += L - n;
+            if (!pl) continue;
+            if (xbar) m_net->route(vg, p.cycle, m_lane_pos);
+            else m_net->reverse_paths(vg, m_reverse);
+            const float wv = fp16_to_float(pl->weight[size_t(g)]);
+            for (uint64_t lb = pl->lanes[size_t(g)]; lb; lb &= lb - 1) {
+                const int ln = __builtin_ctzll(lb);
+                mac(m_set, g, xbar ? m_lane_pos[size_t(ln)] : m_reverse.back(ln, p.cycle), wv,
+                    fp16_to_float(pl->operand[size_t(g) * L + ln]));
+            }
+        }
+        m_k.idle_group_lane_slots += int64_t(G - busy) * L;
+    }
+    if (channel_end) {
+        const int w = p.window, x = p.line / m_plan->kernel_r();
+        const int positions = m_plan->window_positions(w);
+        const int obits = m_cfg.buffers.output.width_bits;
+        const int n = int((int64_t(positions) * 32 + obits - 1) / obits);
+        uint8_t& written = m_partial_written[size_t(w - m_block_w0) * size_t(m_block_xn) + size_t(x - m_block_x0)];
+        BufRequest rq;
+        rq.kind = written ? BufRequest::Rmw : BufRequest::Write;
+        rq.accesses = n;
+        rq.first_bank = int((int64_t(w) * n) % m_cfg.buffers.output.banks);
+        rq.tag = uint32_t(m_set + 1);  // the set holds the sum until the write is acknowledged
+        obuf_request->push(rq);
+        m_set_busy[size_t(m_set)] = 1;
+        m_k.adder_tree_adds += int64_t(m_real_items - 1) * positions;
+        if (m_plan->values()) {
+            float partial[64];
+            for (int pos = 0; pos < positions; ++pos) {
+                int k = 0;
+                for (int g = 0; g < G; ++g)
+                    if (m_items[size_t(g)] >= 0) partial[k++] = accumulator(m_set, g, pos);
+                const float sum = reduce(partial, k);
+                float& out = m_plan->grad_in_at(w, pos, x);
+                out = written ? out + sum : sum;
+            }
+            clear_accumulators(m_set);
+        }
+        written = 1;
+        m_set = (m_set + 1) % m_sets;
+    }
+    if (p.flags & StepCmd::LastOfTile) {
+        m_tile_end = true;
+        if (m_plan->values() && m_last_of_block) bp_filter_zero_unwritten();
+    }
+    show(lanes, busy, 0);
+    return true;
+}
+
+void PeArray::bp_filter_zero_unwritten() {
+    // A channel no cluster contributed to has a zero gradient.
+    const int windows = m_block_xn ? int(m_partial_written.size()) / m_block_xn : 0;
+    for (int wi = 0; wi < windows; ++wi)
+        for (int xi = 0; xi < m_block_xn; ++xi)
+            if (!m_partial_written[size_t(wi) * size_t(m_block_xn) + size_t(xi)])
+                for (int pos = 0; pos < m_plan->window_positions(m_block_w0 + wi); ++pos)
+                    m_plan->grad_in_at(m_block_w0 + wi, pos, m_block_x0 + xi) = 0.0f;
+}
+
 bool PeArray::accumulate(const LanePacket& p) {
     const Pass pass = m_plan->pass();
+    if (m_plan->bp_filter()) return accumulate_bp_filter(p);
     const int G = m_groups, L = m_lanes;
     int lanes = 0, busy = 0;
     if (pass != Pass::WG) {

@@ -99,12 +99,12 @@ public:
     }
     void end_line() { m_line_ends.push_back(m_net_end); }
     // FF/BP: the window's results write back from its accumulator set (`rmw`: a read-modify-write,
-    // acknowledged after the read latency).
+    // acknowledged after the read latency; the set holds the sum until then).
     void end_window(int64_t store_words, bool rmw = false) {
         const int64_t ws = std::max(m_last_acc + 1, m_obuf_free);
         const int64_t occ = (store_words + m_obanks - 1) / m_obanks;
         m_obuf_free = ws + occ;
-        m_set_free[size_t(m_set)] = ws + occ + 1;
+        m_set_free[size_t(m_set)] = ws + occ + 1 + (rmw ? m_lo : 0);
         m_end = std::max(m_end, ws + occ + 1 + (rmw ? m_lo : 0));
         m_set = (m_set + 1) % m_sets;
         m_window_start = true;

@@ -4,7 +4,8 @@
 // padding, FC layers), pass (FF, BP, WG), pruning mode and sparsity, activation and gradient
 // densities, batch 1-4, and a random chip (groups, lanes, window, segments, banks, DBL and reorder
 // on/off, line registers, latencies, accumulator sets, log or crossbar routing, lockstep or decoupled
-// groups with operand FIFOs of 1-8 lines). It runs on both engines, each in its own
+// groups with operand FIFOs of 1-8 lines, channel- or filter-oriented BP (one in three lockstep BP
+// points, line stores of 1-4 windows)). It runs on both engines, each in its own
 // process (a SystemC model elaborates once per process), and compares: every action count must be
 // identical, and the cycles are reported with their relative difference and, where they differ,
 // the stall counters of the cycle engine that explain it.
@@ -57,6 +58,7 @@ std::string Point::describe() const {
       << cfg.dbl.line_buffers << " mul" << cfg.pe_array.multiplier_latency << " acc" << cfg.pe_array.accumulator_sets
       << " rl" << cfg.buffers.activation.read_latency << (cfg.compaction.routing == "crossbar" ? " xbar" : "");
     if (cfg.decoupled()) o << " decoupled fifo" << cfg.pe_array.group_fifo_depth;
+    if (cfg.bp_filter()) o << " bpfilter sets" << cfg.pe_array.bp_line_sets;
     return o.str();
 }
 
@@ -106,6 +108,13 @@ Point random_point(int id, std::mt19937_64& rng) {
         c.compaction.routing = pick(rng, {"log", "log", "crossbar"});
         c.pe_array.group_sync = pick(rng, {"lockstep", "lockstep", "decoupled"});
         c.pe_array.group_fifo_depth = uni(1, 8);
+        // One in three lockstep BP points with filter-oriented BP, its line stores 1-4 windows deep,
+        // drawn from the point's own seed: the corpus's other draws stay those of earlier corpora.
+        std::mt19937_64 orient(p.seed ^ 0x9e3779b97f4a7c15ull);
+        if (p.pass == Pass::BP && !c.decoupled() && std::uniform_int_distribution<int>(0, 2)(orient) == 0) {
+            c.pe_array.bp_orientation = "filter";
+            c.pe_array.bp_line_sets = pick(orient, {1, 2, 2, 4});
+        }
         c.simulation.seed = p.seed;
         try {
             validate(c);

@@ -391,29 +391,25 @@ TEST(ConfigValidate, CrossbarRunsOnTheCycleEngine) {
     EXPECT_EQ(c.compaction.segments, 4);  // a refused override changes nothing
 }
 
-// Filter-oriented BP exists on the fast engine with lockstep groups; elsewhere it is refused with the
-// field and the way out, and the refused override changes nothing.
-TEST(ConfigValidate, FilterOrientedBpNeedsTheFastEngineAndLockstepGroups) {
-    RunConfig c;
-    try {
+// Filter-oriented BP exists on both engines with lockstep groups; with decoupled groups it is refused
+// with the field, and the refused override changes nothing.
+TEST(ConfigValidate, FilterOrientedBpNeedsLockstepGroups) {
+    for (const char* engine : {"cycle", "fast"}) {
+        RunConfig c;
+        apply_override(c, std::string("simulation.engine=") + engine);
+        apply_override(c, "pe_array.group_sync=decoupled");
+        try {
+            apply_override(c, "pe_array.bp_orientation=filter");
+            FAIL() << "filter-oriented BP accepted with decoupled groups on the " << engine << " engine";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(e.path, "pe_array.bp_orientation");
+            EXPECT_NE(e.reason.find("lockstep"), std::string::npos) << e.reason;
+        }
+        EXPECT_EQ(c.pe_array.bp_orientation, "channel");
+        apply_override(c, "pe_array.group_sync=lockstep");
         apply_override(c, "pe_array.bp_orientation=filter");
-        FAIL() << "filter-oriented BP accepted on the cycle engine";
-    } catch (const ConfigError& e) {
-        EXPECT_EQ(e.path, "simulation.engine");
-        EXPECT_NE(e.reason.find("--engine fast"), std::string::npos) << e.reason;
+        EXPECT_TRUE(c.bp_filter());
     }
-    EXPECT_EQ(c.pe_array.bp_orientation, "channel");
-    apply_override(c, "simulation.engine=fast");
-    apply_override(c, "pe_array.group_sync=decoupled");
-    try {
-        apply_override(c, "pe_array.bp_orientation=filter");
-        FAIL() << "filter-oriented BP accepted with decoupled groups";
-    } catch (const ConfigError& e) {
-        EXPECT_EQ(e.path, "pe_array.bp_orientation");
-    }
-    apply_override(c, "pe_array.group_sync=lockstep");
-    apply_override(c, "pe_array.bp_orientation=filter");
-    EXPECT_TRUE(c.bp_filter());
 }
 
 TEST(ConfigOverride, BareWordIsAString) {

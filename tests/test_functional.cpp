@@ -76,10 +76,14 @@ std::vector<Case> all_cases() {
         for (Pass p : {Pass::FF, Pass::BP, Pass::WG}) v.push_back({s, PruneMode::SubStructured, p, "noskip"});
     // Filter-oriented BP (FF's clusters, per-group dO lines, cross-group sums into FP32 partials):
     // every shape and mode, and without DBL, with the crossbar, without skipping.
+    // On the cycle engine, with "_fast" copies on the fast engine.
     for (int s = 0; s < int(std::size(kShapes)); ++s)
-        for (PruneMode m : modes) v.push_back({s, m, Pass::BP, "bpfilter"});
+        for (PruneMode m : modes)
+            for (const char* var : {"bpfilter", "bpfilter_fast"}) v.push_back({s, m, Pass::BP, var});
     for (int s : {1, 2, 6})
-        for (const char* var : {"bpfilter_nodbl", "bpfilter_crossbar", "bpfilter_noreorder", "bpfilter_noskip"})
+        for (const char* var : {"bpfilter_nodbl", "bpfilter_crossbar", "bpfilter_noreorder", "bpfilter_noskip",
+                                "bpfilter_nodbl_fast", "bpfilter_crossbar_fast", "bpfilter_noreorder_fast",
+                                "bpfilter_noskip_fast"})
             v.push_back({s, s == 6 ? PruneMode::Unstructured : PruneMode::SubStructured, Pass::BP, var});
     return v;
 }
@@ -93,7 +97,7 @@ TEST_P(Functional, MatchesEigenReference) {
     cfg.simulation.mode = "functional";
     if (cs.variant == "noreorder") cfg.reorder_unit.enabled = false;
     const auto has = [&](const char* what) { return cs.variant.find(what) != std::string::npos; };
-    if (has("fast") || has("bpfilter")) cfg.simulation.engine = "fast";  // filter-oriented BP: fast engine only
+    if (has("fast")) cfg.simulation.engine = "fast";
     if (has("bpfilter")) cfg.pe_array.bp_orientation = "filter";
     if (has("noreorder")) cfg.reorder_unit.enabled = false;
     if (has("crossbar")) cfg.compaction.routing = "crossbar";

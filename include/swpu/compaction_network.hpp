@@ -153,6 +153,10 @@ public:
     // Operands delivered to the lanes in cycle j (0-based) of a window: the per-cycle view that
     // the ticking mode and the VCD use. Sums over j to cost(valid).valid.
     int lanes_busy_in_cycle(uint64_t valid, int j) const;
+    // Filter-oriented BP: group g's valid bits at (line, s) of window w, its own filter's dO row
+    // shifted by (r, s) (0 when the group does not keep the weight).
+    uint64_t bp_filter_valid(const LanePacket& p, int g) const;
+    bool bp_filter() const { return m_bp_filter; }
 
     // Functional view: for cycle j of the window, the window position feeding each lane
     // (-1 = idle lane). Lane l of segment d takes the (j*L/D + l)-th valid element of segment d.
@@ -221,6 +225,7 @@ private:
     // Cycle engine state.
     int m_fault_segment = -1, m_fault_stage = -1, m_fault_position = -1, m_fault_lane = -1;
     Pass m_pass = Pass::FF;
+    bool m_bp_filter = false;
     const PassPlan* m_plan = nullptr;
     std::vector<int> m_items;
     std::vector<LanePacket> m_pipe;

@@ -70,7 +70,8 @@ struct GroupLineTable {
 // groups against one kernel position of one line of a window).
 struct StepCmd {
     enum Kind : uint8_t { Normal, Drop, Marker, Line };  // Line: decoupled groups, one GroupLineTable entry
-    enum Flags : uint8_t { FirstOfLine = 1, LastOfLine = 2, LastOfWindow = 4, LastOfTile = 8 };
+    // LastOfChannel: filter-oriented BP, the last step of an input channel with steps (the adder tree's sum).
+    enum Flags : uint8_t { FirstOfLine = 1, LastOfLine = 2, LastOfWindow = 4, LastOfTile = 8, LastOfChannel = 16 };
     uint64_t valid = 0;   // the window's operand valid bits at this (line, s)
     uint64_t groups = 0;  // groups whose weight is kept at (line, s): the weight word's enables
     int32_t window = 0;

@@ -33,6 +33,8 @@
 
 namespace swpu {
 
+struct Tile;
+
 class DblController : public sc_core::sc_module {
 public:
     sc_core::sc_in<bool> clk;
@@ -81,6 +83,7 @@ public:
 private:
     void tick();
     void build_window(int w, bool last_window);
+    void build_window_bp_filter(const Tile& t, int w);  // filter-oriented BP: the window's steps of the tile's block
     bool issue_line();  // one line read ahead; false when none was issued
     bool issue_step();  // one step; false when stalled
     void build_group_lines(int w, bool last_window);  // decoupled groups: the window's lines
@@ -100,11 +103,13 @@ private:
     const PassPlan* m_plan = nullptr;
     enum State { Idle, MaskLoad, Issue };
     State m_state = Idle;
-    int m_loaded_cluster = -1;
+    int64_t m_loaded_cluster = -1;  // cluster (and, filter-oriented BP, block of input channels) whose masks are loaded
     int64_t m_mask_wait = 0;
     std::vector<int> m_items;     // the cluster in the groups
     std::vector<StepCmd> m_list;  // the tile's steps, in issue order
     std::vector<size_t> m_line_starts;  // indices of the steps that start a line
+    std::vector<int64_t> m_line_words;  // each line's read (filter-oriented BP: the groups' dO rows of the window)
+    int m_line_registers = 0;           // credits when every line register is free
     size_t m_idx = 0, m_next_line = 0;
     int m_credits = 0;
     int64_t m_lines_read = 0, m_words_read = 0;

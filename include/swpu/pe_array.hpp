@@ -93,6 +93,8 @@ private:
     bool accumulate_groups(const LanePacket& p);  // decoupled groups
     void accumulate_group_values(const GroupSlice& sl);
     void accumulate_values(const LanePacket& p);
+    bool accumulate_bp_filter(const LanePacket& p);  // filter-oriented BP
+    void bp_filter_zero_unwritten();                 // a block's channels no cluster contributed to
     void show(int lanes, int groups, int stall_cause);
 
     const ChipConfig& m_cfg;
@@ -122,6 +124,12 @@ private:
     const CompactionNetwork* m_net = nullptr;
     std::vector<int> m_items;
     int m_real_items = 0;
+    // Filter-oriented BP: the channel flag register, one bit per (window, input channel) of the
+    // tile's block: the channel's FP32 partial in the output buffer holds data (a read-modify-write
+    // adds to it; a plain write starts it).
+    std::vector<uint8_t> m_partial_written;
+    int m_block_w0 = 0, m_block_x0 = 0, m_block_xn = 0;
+    bool m_last_of_block = false;
     int m_tile = 0;
     uint32_t m_tag = 0;
     std::vector<int> m_lane_pos, m_lane_back;
