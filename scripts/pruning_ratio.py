@@ -236,7 +236,29 @@ def _next_job(args):
     return "wait" if blocked else None
 
 
+def _pretrain_next(args, log):
+    """Pre-train the first seed whose checkpoint is neither on disk nor under way elsewhere;
+    False when no such seed is left. Every seed is pre-trained before any curve starts, so that
+    several processes sharing --runs never wait for a pre-training another one started late."""
+    for seed in dict.fromkeys(list(args.seeds) + list(args.extra_seeds)):
+        if all(os.path.exists(run_path(args, m, s)) for m, s in jobs(args) if s == seed):
+            continue
+        path = os.path.join(args.runs, "pretrain-seed%d.pt" % seed)
+        if os.path.exists(path):
+            continue
+        if _claim(path + ".lock"):
+            try:
+                if not os.path.exists(path):
+                    pruning_curve.pretrain(_cfg(args, "dense", seed), path, log)
+            finally:
+                os.unlink(path + ".lock")
+            return True
+    return False
+
+
 def train_all(args, command, log):
+    while _pretrain_next(args, log):
+        pass
     while True:
         job = _next_job(args)
         if job is None:

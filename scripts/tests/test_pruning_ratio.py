@@ -37,6 +37,11 @@ def test_tiny_measurement_writes_a_self_describing_summary(tmp_path, capsys):
     runs, out, png = tmp_path / "runs", tmp_path / "ratio.json", tmp_path / "curves.png"
     assert pruning_ratio.main(TINY + ["--runs", str(runs), "--out", str(out),
                                       "--plot", str(png)]) == 0
+    log = capsys.readouterr().out.splitlines()
+    # every seed is pre-trained before the first curve starts
+    pre = [i for i, line in enumerate(log) if line.startswith("pretrained seed")]
+    first_step = min(i for i, line in enumerate(log) if " step 0:" in line)
+    assert len(pre) == 2 and max(pre) < first_step
     r = json.loads(out.read_text())
     assert r["command"].startswith("/usr/bin/python3 scripts/pruning_ratio.py ")
     assert set(r["dense_accuracy_per_seed"]) == {"1", "2"}
