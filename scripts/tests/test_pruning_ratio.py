@@ -46,6 +46,10 @@ def test_tiny_measurement_writes_a_self_describing_summary(tmp_path, capsys):
     assert r["command"].startswith("/usr/bin/python3 scripts/pruning_ratio.py ")
     assert set(r["dense_accuracy_per_seed"]) == {"1", "2"}
     assert set(r["modes"]) == {"structured", "sub-structured", "unstructured"}
+    for s in ("1", "2"):  # a dense run is tested at every step; its last one is the reference
+        dense = r["curves"]["dense-seed" + s]
+        assert [p["target"] for p in dense] == [0.5, 0.9]
+        assert r["dense_accuracy_per_seed"][s] == dense[-1]["test_accuracy"]
     assert r["modes"]["structured"]["seeds"] == 2 and r["modes"]["unstructured"]["seeds"] == 1
     floor = r["dense_accuracy_mean"] - r["tolerance_pp"] / 100
     assert abs(r["accuracy_floor"] - floor) < 1e-6
