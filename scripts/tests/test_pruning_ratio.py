@@ -66,6 +66,10 @@ def test_tiny_measurement_writes_a_self_describing_summary(tmp_path, capsys):
     st, sub = r["modes"]["structured"]["ratio_mean"], r["modes"]["sub-structured"]["ratio_mean"]
     if st > 0:
         assert abs(g["value"] - (sub / st - 1)) < 1e-3
+    pg = g.get("paired")
+    if pg:  # the paired estimate has the same point value over the common seeds
+        assert pg["seeds"] == [1, 2] and abs(pg["value"] - g["value"]) < 1e-3
+        assert pg["ci95"][0] <= pg["value"] <= pg["ci95"][1]
     assert png.stat().st_size > 1000
     # resuming: every run is on disk, so a second call trains nothing and changes no run file
     before = {p.name: p.read_text() for p in runs.glob("*.json")}
@@ -102,3 +106,27 @@ def test_bad_arguments_exit_2(args, tmp_path):
     with pytest.raises(SystemExit) as exc:
         pruning_ratio.main(TINY + ["--runs", str(tmp_path / "r")] + args)
     assert exc.value.code == 2
+
+
+def test_claim6_paired_interval_uses_the_seeds_covariance():
+    # dense 0.90 in every seed, floor 0.895; each curve crosses the floor halfway between its
+    # last two points, so the ratios are known: structured 0.35/0.45/0.55, sub 0.55/0.65/0.75
+    def curve(r0):
+        return [{"target": r0, "pruning_ratio": r0, "test_accuracy": 0.90},
+                {"target": r0 + 0.1, "pruning_ratio": r0 + 0.1, "test_accuracy": 0.89}]
+    runs = {("dense", s): {"points": [{"target": 0.9, "pruning_ratio": 0.0,
+                                       "test_accuracy": 0.90}], "settings": {}}
+            for s in (1, 2, 3)}
+    for s, r0 in zip((1, 2, 3), (0.3, 0.4, 0.5)):
+        runs[("structured", s)] = {"points": curve(r0)}
+        runs[("sub-structured", s)] = {"points": curve(r0 + 0.2)}
+    g = pruning_ratio.summarize(runs, 0.5, "cmd")["claim6_gain_sub_vs_structured"]
+    assert abs(g["value"] - (0.65 / 0.45 - 1)) < 1e-4
+    pg = g["paired"]
+    assert pg["seeds"] == [1, 2, 3] and pg["value"] == g["value"]
+    assert pg["per_seed_gain"] == {"1": round(0.55 / 0.35 - 1, 4), "2": round(0.65 / 0.45 - 1, 4),
+                                   "3": round(0.75 / 0.55 - 1, 4)}
+    # perfectly co-varying seeds: the paired interval is much narrower than the independent one
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    assert pg["ci95"][0] <= pg["value"] <= pg["ci95"][1]
+    assert width(pg["ci95"]) < 0.5 * width(g["ci95"])
