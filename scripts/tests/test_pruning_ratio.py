@@ -130,3 +130,5 @@ def test_claim6_paired_interval_uses_the_seeds_covariance():
     width = lambda ci: ci[1] - ci[0]  # noqa: E731
     assert pg["ci95"][0] <= pg["value"] <= pg["ci95"][1]
     assert width(pg["ci95"]) < 0.5 * width(g["ci95"])
+    # every seed's dense run is at the mean here: its own floor gives the same ratios
+    assert g["paired_same_seed_dense"]["ci95"] == pg["ci95"]
