@@ -362,6 +362,13 @@ def summarize(runs, tolerance, command):
     dense_final = {s: r["points"][-1]["test_accuracy"] for s, r in sorted(dense.items())}
     dmean, dsd, _ = t_interval95(list(dense_final.values()))
     floor = dmean - tolerance / 100.0
+    # the dense mean at each step of the staircase (dense runs tested at every step): the
+    # step-matched floor compares a pruned network with dense ones of the same training budget
+    by_step = {}
+    for r in dense.values():
+        for p in r["points"]:
+            by_step.setdefault(p["target"], []).append(p["test_accuracy"])
+    step_mean = {t: float(np.mean(v)) for t, v in by_step.items() if len(v) == len(dense)}
     modes = {}
     for (m, s), r in sorted(runs.items()):
         if m == "dense":
@@ -373,8 +380,15 @@ def summarize(runs, tolerance, command):
         paired = None
         if s in dense_final:  # against the same seed's dense run (removes the seed's offset)
             paired = round(pruning_curve.crossing(pts, dense_final[s] - tolerance / 100.0)[1], 4)
+        matched = None
+        if r["points"] and all(p["target"] in step_mean for p in r["points"]):
+            matched = round(pruning_curve.crossing(
+                [(p["pruning_ratio"],
+                  p["test_accuracy"] - (step_mean[p["target"]] - tolerance / 100.0))
+                 for p in r["points"]], 0.0)[1], 4)
         d["per_seed"][str(s)] = {"partial_run": bool(r.get("partial")),
                                  "ratio_paired_same_seed_dense": paired,
+                                 "ratio_step_matched": matched,
                                  "ratio_interpolated": round(interp, 4),
                                  "ratio_last_passing_step": round(step, 4),
                                  "accuracy_at_last_passing_step": acc_at,
@@ -396,6 +410,13 @@ def summarize(runs, tolerance, command):
             pm, psd, _ = t_interval95(pv)
             d["paired_ratio_mean"] = round(pm, 4)
             d["paired_ratio_sd"] = None if psd is None else round(psd, 4)
+        sv = [v["ratio_step_matched"] for v in d["per_seed"].values()
+              if v["ratio_step_matched"] is not None]
+        if sv:
+            sm, ssd, shalf = t_interval95(sv)
+            d["step_matched_ratio_mean"] = round(sm, 4)
+            d["step_matched_ratio_sd"] = None if ssd is None else round(ssd, 4)
+            d["step_matched_ratio_ci95_halfwidth"] = None if shalf is None else round(shalf, 4)
     gain = None
     if "structured" in modes and "sub-structured" in modes:
         st, sub = modes["structured"], modes["sub-structured"]
@@ -416,7 +437,8 @@ def summarize(runs, tolerance, command):
             gain["ci_method"] = ("delta method on mean_sub/mean_struct (independent seeds), "
                                  "t quantile with min(n)-1 degrees of freedom")
         for key, field in (("paired", "ratio_interpolated"),
-                           ("paired_same_seed_dense", "ratio_paired_same_seed_dense")):
+                           ("paired_same_seed_dense", "ratio_paired_same_seed_dense"),
+                           ("paired_step_matched", "ratio_step_matched")):
             pg = _paired_gain(st, sub, field)
             if pg:
                 gain[key] = pg
@@ -430,6 +452,7 @@ def summarize(runs, tolerance, command):
         "dense_accuracy_mean": round(dmean, 6),
         "dense_accuracy_sd": None if dsd is None else round(dsd, 6),
         "accuracy_floor": round(floor, 6),
+        "dense_accuracy_mean_per_step": {str(t): round(a, 6) for t, a in sorted(step_mean.items())},
         "modes": modes,
         "claim6_gain_sub_vs_structured": gain,
         "settings": next(r["settings"] for r in runs.values() if "settings" in r),
@@ -498,6 +521,9 @@ def main(argv=None):
     for m, d in summary["modes"].items():
         print("%-15s ratio %.4f (sd %s, seeds %d; last passing step mean %.4f)"
               % (m, d["ratio_mean"], d["ratio_sd"], d["seeds"], d["last_passing_step_mean"]))
+        if "step_matched_ratio_mean" in d:
+            print("%-15s step-matched floor: ratio %.4f (sd %s)"
+                  % ("", d["step_matched_ratio_mean"], d["step_matched_ratio_sd"]))
     g = summary["claim6_gain_sub_vs_structured"]
     if g and g["value"] is not None:
         ci = g.get("ci95")
@@ -505,7 +531,9 @@ def main(argv=None):
               % (100 * g["value"], "[%+.1f%%, %+.1f%%]" % (100 * ci[0], 100 * ci[1]) if ci
                  else "not available", 100 * PAPER_GAIN))
         for key, what in (("paired", "paired by seed"),
-                          ("paired_same_seed_dense", "paired, each seed's own dense floor")):
+                          ("paired_same_seed_dense", "paired, each seed's own dense floor"),
+                          ("paired_step_matched", "paired, floor of the dense mean at the same "
+                                                  "step")):
             pg = g.get(key)
             if pg:
                 print("claim 6, %s (seeds %s): %+.1f%% (95%% CI [%+.1f%%, %+.1f%%])"

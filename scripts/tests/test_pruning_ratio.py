@@ -132,3 +132,22 @@ def test_claim6_paired_interval_uses_the_seeds_covariance():
     assert width(pg["ci95"]) < 0.5 * width(g["ci95"])
     # every seed's dense run is at the mean here: its own floor gives the same ratios
     assert g["paired_same_seed_dense"]["ci95"] == pg["ci95"]
+
+
+def test_step_matched_floor_follows_the_dense_runs_step_by_step():
+    # the dense runs still learn along the staircase (0.88 -> 0.90): against the final dense
+    # mean (floor 0.895) the first pruned step fails; against the dense mean at the same step
+    # (floors 0.875, 0.895) it passes and the crossing lies 3/5 of the way to the second step
+    runs = {("dense", s): {"points": [{"target": 0.1, "pruning_ratio": 0.0, "test_accuracy": 0.88},
+                                      {"target": 0.2, "pruning_ratio": 0.0, "test_accuracy": 0.90}],
+                           "settings": {}} for s in (1, 2)}
+    for s in (1, 2):
+        runs[("structured", s)] = {"points": [
+            {"target": 0.1, "pruning_ratio": 0.1, "test_accuracy": 0.878},
+            {"target": 0.2, "pruning_ratio": 0.2, "test_accuracy": 0.893}]}
+    r = pruning_ratio.summarize(runs, 0.5, "cmd")
+    assert r["dense_accuracy_mean_per_step"] == {"0.1": 0.88, "0.2": 0.9}
+    v = r["modes"]["structured"]["per_seed"]["1"]
+    assert v["ratio_interpolated"] == 0.0
+    assert abs(v["ratio_step_matched"] - 0.16) < 1e-4
+    assert abs(r["modes"]["structured"]["step_matched_ratio_mean"] - 0.16) < 1e-4
