@@ -442,6 +442,42 @@ def summarize(runs, tolerance, command):
             pg = _paired_gain(st, sub, field)
             if pg:
                 gain[key] = pg
+    # per step of the staircase: each mode's mean accuracy over the seeds that tested it, against
+    # the dense mean at the end and at the same step; and sub-structured minus structured, paired
+    # by seed (same pre-trained network, same batches)
+    per_step = {}
+    curves = {}
+    for (m, s), r in runs.items():
+        for p in r["points"]:
+            curves.setdefault(m, {}).setdefault(p["target"], {})[s] = p
+    for m, steps in sorted(curves.items()):
+        if m == "dense":
+            continue
+        rows = {}
+        for t, by_seed in sorted(steps.items()):
+            accs = [p["test_accuracy"] for p in by_seed.values()]
+            row = {"seeds": sorted(by_seed),
+                   "pruning_ratio_mean": round(float(np.mean(
+                       [p["pruning_ratio"] for p in by_seed.values()])), 4),
+                   "accuracy_mean": round(float(np.mean(accs)), 6),
+                   "vs_dense_end_pp": round(100 * (float(np.mean(accs)) - dmean), 3)}
+            if t in step_mean:
+                row["vs_dense_same_step_pp"] = round(100 * (float(np.mean(accs)) - step_mean[t]), 3)
+            rows[str(t)] = row
+        per_step[m] = rows
+    if "structured" in curves and "sub-structured" in curves:
+        rows = {}
+        for t in sorted(set(curves["structured"]) & set(curves["sub-structured"])):
+            a, b = curves["structured"][t], curves["sub-structured"][t]
+            common = sorted(set(a) & set(b))
+            if not common:
+                continue
+            d = [100 * (b[s]["test_accuracy"] - a[s]["test_accuracy"]) for s in common]
+            mean, sd, half = t_interval95(d)
+            rows[str(t)] = {"seeds": common, "mean_pp": round(mean, 3),
+                            "sd_pp": None if sd is None else round(sd, 3),
+                            "ci95_halfwidth_pp": None if half is None else round(half, 3)}
+        per_step["sub_minus_structured_paired"] = rows
     return {
         "what": "highest pruning ratio (fraction of pruned weights over the pruned layers) "
                 "whose test accuracy stays within the tolerance of the dense mean, read from "
@@ -456,6 +492,7 @@ def summarize(runs, tolerance, command):
         "modes": modes,
         "claim6_gain_sub_vs_structured": gain,
         "settings": next(r["settings"] for r in runs.values() if "settings" in r),
+        "accuracy_per_step": per_step,
         "curves": {"%s-seed%d" % k: r["points"] for k, r in sorted(runs.items())},
     }
 

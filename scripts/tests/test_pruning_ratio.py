@@ -120,7 +120,10 @@ def test_claim6_paired_interval_uses_the_seeds_covariance():
     for s, r0 in zip((1, 2, 3), (0.3, 0.4, 0.5)):
         runs[("structured", s)] = {"points": curve(r0)}
         runs[("sub-structured", s)] = {"points": curve(r0 + 0.2)}
-    g = pruning_ratio.summarize(runs, 0.5, "cmd")["claim6_gain_sub_vs_structured"]
+    r = pruning_ratio.summarize(runs, 0.5, "cmd")
+    g = r["claim6_gain_sub_vs_structured"]
+    # no step holds both modes in the same seed here: nothing to pair
+    assert r["accuracy_per_step"]["sub_minus_structured_paired"] == {}
     assert abs(g["value"] - (0.65 / 0.45 - 1)) < 1e-4
     pg = g["paired"]
     assert pg["seeds"] == [1, 2, 3] and pg["value"] == g["value"]
@@ -145,9 +148,18 @@ def test_step_matched_floor_follows_the_dense_runs_step_by_step():
         runs[("structured", s)] = {"points": [
             {"target": 0.1, "pruning_ratio": 0.1, "test_accuracy": 0.878},
             {"target": 0.2, "pruning_ratio": 0.2, "test_accuracy": 0.893}]}
+        runs[("sub-structured", s)] = {"points": [
+            {"target": 0.1, "pruning_ratio": 0.1, "test_accuracy": 0.878 + 0.001 * s}]}
     r = pruning_ratio.summarize(runs, 0.5, "cmd")
     assert r["dense_accuracy_mean_per_step"] == {"0.1": 0.88, "0.2": 0.9}
     v = r["modes"]["structured"]["per_seed"]["1"]
     assert v["ratio_interpolated"] == 0.0
     assert abs(v["ratio_step_matched"] - 0.16) < 1e-4
     assert abs(r["modes"]["structured"]["step_matched_ratio_mean"] - 0.16) < 1e-4
+    ps = r["accuracy_per_step"]["structured"]
+    assert ps["0.1"]["seeds"] == [1, 2] and abs(ps["0.1"]["vs_dense_same_step_pp"] + 0.2) < 1e-6
+    assert abs(ps["0.2"]["vs_dense_end_pp"] + 0.7) < 1e-6
+    # sub-structured minus structured, paired by seed: +0.1 and +0.2 points at the first step
+    d = r["accuracy_per_step"]["sub_minus_structured_paired"]
+    assert list(d) == ["0.1"] and d["0.1"]["seeds"] == [1, 2]
+    assert abs(d["0.1"]["mean_pp"] - 0.15) < 1e-6 and abs(d["0.1"]["sd_pp"] - 0.0707) < 1e-3
