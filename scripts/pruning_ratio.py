@@ -517,9 +517,17 @@ def plot(summary, path):
     ax.axhline(d, color="k", lw=1, label="dense mean %.2f%%" % d)
     ax.axhline(100 * summary["accuracy_floor"], color="k", lw=1, ls="--",
                label="dense - %.1f pt" % summary["tolerance_pp"])
+    steps = summary.get("dense_accuracy_mean_per_step") or {}
+    if len(steps) > 1:  # the dense mean at each step, minus the tolerance (step-matched floor)
+        ts = sorted(steps, key=float)
+        ax.plot([float(t) for t in ts], [100 * steps[t] - summary["tolerance_pp"] for t in ts],
+                color="0.4", lw=1, ls=":", marker="x", ms=4,
+                label="dense at the same step - %.1f pt" % summary["tolerance_pp"])
     ax.set_xlabel("pruning ratio (pruned layers)")
     ax.set_ylabel("test accuracy, %s (%%)" % summary["settings"]["dataset"])
-    ax.set_ylim(max(0, d - 12), min(100, d + 2))
+    accs = [100 * p["test_accuracy"] for pts in summary["curves"].values() for p in pts]
+    ax.set_ylim(max(0, d - 12, min(accs + [100 * summary["accuracy_floor"]]) - 1),
+                min(100, max(accs + [d]) + 1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title("ResNet-18 (width %g): accuracy vs pruning ratio, one line per seed"
