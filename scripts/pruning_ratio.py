@@ -333,7 +333,7 @@ def _paired_gain(st, sub, field):
     common = sorted((s for s in set(st["per_seed"]) & set(sub["per_seed"])
                      if st["per_seed"][s][field] is not None
                      and sub["per_seed"][s][field] is not None), key=int)
-    if len(common) < 2:
+    if len(common) < 3:  # two pairs are always perfectly correlated: no usable covariance
         return None
     from scipy import stats
     a = np.array([st["per_seed"][s][field] for s in common], dtype=float)
@@ -386,9 +386,18 @@ def summarize(runs, tolerance, command):
                 [(p["pruning_ratio"],
                   p["test_accuracy"] - (step_mean[p["target"]] - tolerance / 100.0))
                  for p in r["points"]], 0.0)[1], 4)
+        own = None  # the same seed's dense run at the same step: same network, same budget
+        if s in dense:
+            own_step = {p["target"]: p["test_accuracy"] for p in dense[s]["points"]}
+            if r["points"] and all(p["target"] in own_step for p in r["points"]):
+                own = round(pruning_curve.crossing(
+                    [(p["pruning_ratio"],
+                      p["test_accuracy"] - (own_step[p["target"]] - tolerance / 100.0))
+                     for p in r["points"]], 0.0)[1], 4)
         d["per_seed"][str(s)] = {"partial_run": bool(r.get("partial")),
                                  "ratio_paired_same_seed_dense": paired,
                                  "ratio_step_matched": matched,
+                                 "ratio_step_matched_same_seed": own,
                                  "ratio_interpolated": round(interp, 4),
                                  "ratio_last_passing_step": round(step, 4),
                                  "accuracy_at_last_passing_step": acc_at,
@@ -410,13 +419,14 @@ def summarize(runs, tolerance, command):
             pm, psd, _ = t_interval95(pv)
             d["paired_ratio_mean"] = round(pm, 4)
             d["paired_ratio_sd"] = None if psd is None else round(psd, 4)
-        sv = [v["ratio_step_matched"] for v in d["per_seed"].values()
-              if v["ratio_step_matched"] is not None]
-        if sv:
-            sm, ssd, shalf = t_interval95(sv)
-            d["step_matched_ratio_mean"] = round(sm, 4)
-            d["step_matched_ratio_sd"] = None if ssd is None else round(ssd, 4)
-            d["step_matched_ratio_ci95_halfwidth"] = None if shalf is None else round(shalf, 4)
+        for field, key in (("ratio_step_matched", "step_matched_ratio"),
+                           ("ratio_step_matched_same_seed", "step_matched_same_seed_ratio")):
+            sv = [v[field] for v in d["per_seed"].values() if v[field] is not None]
+            if sv:
+                sm, ssd, shalf = t_interval95(sv)
+                d[key + "_mean"] = round(sm, 4)
+                d[key + "_sd"] = None if ssd is None else round(ssd, 4)
+                d[key + "_ci95_halfwidth"] = None if shalf is None else round(shalf, 4)
     gain = None
     if "structured" in modes and "sub-structured" in modes:
         st, sub = modes["structured"], modes["sub-structured"]
@@ -438,7 +448,8 @@ def summarize(runs, tolerance, command):
                                  "t quantile with min(n)-1 degrees of freedom")
         for key, field in (("paired", "ratio_interpolated"),
                            ("paired_same_seed_dense", "ratio_paired_same_seed_dense"),
-                           ("paired_step_matched", "ratio_step_matched")):
+                           ("paired_step_matched", "ratio_step_matched"),
+                           ("paired_step_matched_same_seed", "ratio_step_matched_same_seed")):
             pg = _paired_gain(st, sub, field)
             if pg:
                 gain[key] = pg
@@ -566,9 +577,11 @@ def main(argv=None):
     for m, d in summary["modes"].items():
         print("%-15s ratio %.4f (sd %s, seeds %d; last passing step mean %.4f)"
               % (m, d["ratio_mean"], d["ratio_sd"], d["seeds"], d["last_passing_step_mean"]))
-        if "step_matched_ratio_mean" in d:
-            print("%-15s step-matched floor: ratio %.4f (sd %s)"
-                  % ("", d["step_matched_ratio_mean"], d["step_matched_ratio_sd"]))
+        for key, what in (("step_matched_ratio", "step-matched floor"),
+                          ("step_matched_same_seed_ratio", "own seed, step-matched")):
+            if key + "_mean" in d:
+                print("%-15s %s: ratio %.4f (sd %s)"
+                      % ("", what, d[key + "_mean"], d[key + "_sd"]))
     g = summary["claim6_gain_sub_vs_structured"]
     if g and g["value"] is not None:
         ci = g.get("ci95")
@@ -578,7 +591,9 @@ def main(argv=None):
         for key, what in (("paired", "paired by seed"),
                           ("paired_same_seed_dense", "paired, each seed's own dense floor"),
                           ("paired_step_matched", "paired, floor of the dense mean at the same "
-                                                  "step")):
+                                                  "step"),
+                          ("paired_step_matched_same_seed", "paired, floor of the seed's own "
+                                                            "dense run at the same step")):
             pg = g.get(key)
             if pg:
                 print("claim 6, %s (seeds %s): %+.1f%% (95%% CI [%+.1f%%, %+.1f%%])"

@@ -156,6 +156,8 @@ def test_step_matched_floor_follows_the_dense_runs_step_by_step():
     assert v["ratio_interpolated"] == 0.0
     assert abs(v["ratio_step_matched"] - 0.16) < 1e-4
     assert abs(r["modes"]["structured"]["step_matched_ratio_mean"] - 0.16) < 1e-4
+    # both seeds' dense runs are the mean here: the seed's own step-matched floor agrees
+    assert abs(v["ratio_step_matched_same_seed"] - 0.16) < 1e-4
     ps = r["accuracy_per_step"]["structured"]
     assert ps["0.1"]["seeds"] == [1, 2] and abs(ps["0.1"]["vs_dense_same_step_pp"] + 0.2) < 1e-6
     assert abs(ps["0.2"]["vs_dense_end_pp"] + 0.7) < 1e-6
