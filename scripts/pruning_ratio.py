@@ -236,7 +236,29 @@ def _next_job(args):
     return "wait" if blocked else None
 
 
+def _pretrain_next(args, log):
+    """Pre-train the first seed whose checkpoint is neither on disk nor under way elsewhere;
+    False when no such seed is left. Every seed is pre-trained before any curve starts, so that
+    several processes sharing --runs never wait for a pre-training another one started late."""
+    for seed in dict.fromkeys(list(args.seeds) + list(args.extra_seeds)):
+        if all(os.path.exists(run_path(args, m, s)) for m, s in jobs(args) if s == seed):
+            continue
+        path = os.path.join(args.runs, "pretrain-seed%d.pt" % seed)
+        if os.path.exists(path):
+            continue
+        if _claim(path + ".lock"):
+            try:
+                if not os.path.exists(path):
+                    pruning_curve.pretrain(_cfg(args, "dense", seed), path, log)
+            finally:
+                os.unlink(path + ".lock")
+            return True
+    return False
+
+
 def train_all(args, command, log):
+    while _pretrain_next(args, log):
+        pass
     while True:
         job = _next_job(args)
         if job is None:
@@ -304,6 +326,35 @@ def t_interval95(values):
     return float(v.mean()), sd, float(stats.t.ppf(0.975, len(v) - 1) * sd / np.sqrt(len(v)))
 
 
+def _paired_gain(st, sub, field):
+    """Claim 6 over the seeds both modes ran, paired by seed: the same seed shares its
+    pre-trained network and data order, so the delta method on mean_sub/mean_struct takes the
+    covariance of the two modes' ratios (`field` of per_seed) into account."""
+    common = sorted((s for s in set(st["per_seed"]) & set(sub["per_seed"])
+                     if st["per_seed"][s][field] is not None
+                     and sub["per_seed"][s][field] is not None), key=int)
+    if len(common) < 3:  # two pairs are always perfectly correlated: no usable covariance
+        return None
+    from scipy import stats
+    a = np.array([st["per_seed"][s][field] for s in common], dtype=float)
+    b = np.array([sub["per_seed"][s][field] for s in common], dtype=float)
+    ma, mb, n = a.mean(), b.mean(), len(common)
+    if ma <= 0 or mb <= 0:
+        return None
+    va, vb = a.var(ddof=1) / n, b.var(ddof=1) / n
+    cov = float(np.cov(a, b, ddof=1)[0, 1]) / n
+    g = mb / ma - 1.0
+    se = (mb / ma) * np.sqrt(max(va / ma ** 2 + vb / mb ** 2 - 2 * cov / (ma * mb), 0.0))
+    q = float(stats.t.ppf(0.975, n - 1))
+    return {"seeds": [int(s) for s in common], "ratio": field, "value": round(float(g), 4),
+            "ci95": [round(float(g - q * se), 4), round(float(g + q * se), 4)],
+            "per_seed_gain": {s: (round(float(y / x - 1.0), 4) if x > 0 else None)
+                              for s, x, y in zip(common, a, b)},
+            "ci_method": "delta method on mean_sub/mean_struct over the seeds both modes ran, "
+                         "with the covariance of their paired ratios, t quantile with n-1 "
+                         "degrees of freedom"}
+
+
 def summarize(runs, tolerance, command):
     dense = {s: r for (m, s), r in runs.items() if m == "dense"}
     if not dense:
@@ -311,6 +362,13 @@ def summarize(runs, tolerance, command):
     dense_final = {s: r["points"][-1]["test_accuracy"] for s, r in sorted(dense.items())}
     dmean, dsd, _ = t_interval95(list(dense_final.values()))
     floor = dmean - tolerance / 100.0
+    # the dense mean at each step of the staircase (dense runs tested at every step): the
+    # step-matched floor compares a pruned network with dense ones of the same training budget
+    by_step = {}
+    for r in dense.values():
+        for p in r["points"]:
+            by_step.setdefault(p["target"], []).append(p["test_accuracy"])
+    step_mean = {t: float(np.mean(v)) for t, v in by_step.items() if len(v) == len(dense)}
     modes = {}
     for (m, s), r in sorted(runs.items()):
         if m == "dense":
@@ -322,8 +380,24 @@ def summarize(runs, tolerance, command):
         paired = None
         if s in dense_final:  # against the same seed's dense run (removes the seed's offset)
             paired = round(pruning_curve.crossing(pts, dense_final[s] - tolerance / 100.0)[1], 4)
+        matched = None
+        if r["points"] and all(p["target"] in step_mean for p in r["points"]):
+            matched = round(pruning_curve.crossing(
+                [(p["pruning_ratio"],
+                  p["test_accuracy"] - (step_mean[p["target"]] - tolerance / 100.0))
+                 for p in r["points"]], 0.0)[1], 4)
+        own = None  # the same seed's dense run at the same step: same network, same budget
+        if s in dense:
+            own_step = {p["target"]: p["test_accuracy"] for p in dense[s]["points"]}
+            if r["points"] and all(p["target"] in own_step for p in r["points"]):
+                own = round(pruning_curve.crossing(
+                    [(p["pruning_ratio"],
+                      p["test_accuracy"] - (own_step[p["target"]] - tolerance / 100.0))
+                     for p in r["points"]], 0.0)[1], 4)
         d["per_seed"][str(s)] = {"partial_run": bool(r.get("partial")),
                                  "ratio_paired_same_seed_dense": paired,
+                                 "ratio_step_matched": matched,
+                                 "ratio_step_matched_same_seed": own,
                                  "ratio_interpolated": round(interp, 4),
                                  "ratio_last_passing_step": round(step, 4),
                                  "accuracy_at_last_passing_step": acc_at,
@@ -345,6 +419,14 @@ def summarize(runs, tolerance, command):
             pm, psd, _ = t_interval95(pv)
             d["paired_ratio_mean"] = round(pm, 4)
             d["paired_ratio_sd"] = None if psd is None else round(psd, 4)
+        for field, key in (("ratio_step_matched", "step_matched_ratio"),
+                           ("ratio_step_matched_same_seed", "step_matched_same_seed_ratio")):
+            sv = [v[field] for v in d["per_seed"].values() if v[field] is not None]
+            if sv:
+                sm, ssd, shalf = t_interval95(sv)
+                d[key + "_mean"] = round(sm, 4)
+                d[key + "_sd"] = None if ssd is None else round(ssd, 4)
+                d[key + "_ci95_halfwidth"] = None if shalf is None else round(shalf, 4)
     gain = None
     if "structured" in modes and "sub-structured" in modes:
         st, sub = modes["structured"], modes["sub-structured"]
@@ -364,6 +446,49 @@ def summarize(runs, tolerance, command):
             gain["ci95"] = [round(g - q * se, 4), round(g + q * se, 4)]
             gain["ci_method"] = ("delta method on mean_sub/mean_struct (independent seeds), "
                                  "t quantile with min(n)-1 degrees of freedom")
+        for key, field in (("paired", "ratio_interpolated"),
+                           ("paired_same_seed_dense", "ratio_paired_same_seed_dense"),
+                           ("paired_step_matched", "ratio_step_matched"),
+                           ("paired_step_matched_same_seed", "ratio_step_matched_same_seed")):
+            pg = _paired_gain(st, sub, field)
+            if pg:
+                gain[key] = pg
+    # per step of the staircase: each mode's mean accuracy over the seeds that tested it, against
+    # the dense mean at the end and at the same step; and sub-structured minus structured, paired
+    # by seed (same pre-trained network, same batches)
+    per_step = {}
+    curves = {}
+    for (m, s), r in runs.items():
+        for p in r["points"]:
+            curves.setdefault(m, {}).setdefault(p["target"], {})[s] = p
+    for m, steps in sorted(curves.items()):
+        if m == "dense":
+            continue
+        rows = {}
+        for t, by_seed in sorted(steps.items()):
+            accs = [p["test_accuracy"] for p in by_seed.values()]
+            row = {"seeds": sorted(by_seed),
+                   "pruning_ratio_mean": round(float(np.mean(
+                       [p["pruning_ratio"] for p in by_seed.values()])), 4),
+                   "accuracy_mean": round(float(np.mean(accs)), 6),
+                   "vs_dense_end_pp": round(100 * (float(np.mean(accs)) - dmean), 3)}
+            if t in step_mean:
+                row["vs_dense_same_step_pp"] = round(100 * (float(np.mean(accs)) - step_mean[t]), 3)
+            rows[str(t)] = row
+        per_step[m] = rows
+    if "structured" in curves and "sub-structured" in curves:
+        rows = {}
+        for t in sorted(set(curves["structured"]) & set(curves["sub-structured"])):
+            a, b = curves["structured"][t], curves["sub-structured"][t]
+            common = sorted(set(a) & set(b))
+            if not common:
+                continue
+            d = [100 * (b[s]["test_accuracy"] - a[s]["test_accuracy"]) for s in common]
+            mean, sd, half = t_interval95(d)
+            rows[str(t)] = {"seeds": common, "mean_pp": round(mean, 3),
+                            "sd_pp": None if sd is None else round(sd, 3),
+                            "ci95_halfwidth_pp": None if half is None else round(half, 3)}
+        per_step["sub_minus_structured_paired"] = rows
     return {
         "what": "highest pruning ratio (fraction of pruned weights over the pruned layers) "
                 "whose test accuracy stays within the tolerance of the dense mean, read from "
@@ -374,9 +499,11 @@ def summarize(runs, tolerance, command):
         "dense_accuracy_mean": round(dmean, 6),
         "dense_accuracy_sd": None if dsd is None else round(dsd, 6),
         "accuracy_floor": round(floor, 6),
+        "dense_accuracy_mean_per_step": {str(t): round(a, 6) for t, a in sorted(step_mean.items())},
         "modes": modes,
         "claim6_gain_sub_vs_structured": gain,
         "settings": next(r["settings"] for r in runs.values() if "settings" in r),
+        "accuracy_per_step": per_step,
         "curves": {"%s-seed%d" % k: r["points"] for k, r in sorted(runs.items())},
     }
 
@@ -401,9 +528,17 @@ def plot(summary, path):
     ax.axhline(d, color="k", lw=1, label="dense mean %.2f%%" % d)
     ax.axhline(100 * summary["accuracy_floor"], color="k", lw=1, ls="--",
                label="dense - %.1f pt" % summary["tolerance_pp"])
+    steps = summary.get("dense_accuracy_mean_per_step") or {}
+    if len(steps) > 1:  # the dense mean at each step, minus the tolerance (step-matched floor)
+        ts = sorted(steps, key=float)
+        ax.plot([float(t) for t in ts], [100 * steps[t] - summary["tolerance_pp"] for t in ts],
+                color="0.4", lw=1, ls=":", marker="x", ms=4,
+                label="dense at the same step - %.1f pt" % summary["tolerance_pp"])
     ax.set_xlabel("pruning ratio (pruned layers)")
     ax.set_ylabel("test accuracy, %s (%%)" % summary["settings"]["dataset"])
-    ax.set_ylim(max(0, d - 12), min(100, d + 2))
+    accs = [100 * p["test_accuracy"] for pts in summary["curves"].values() for p in pts]
+    ax.set_ylim(max(0, d - 12, min(accs + [100 * summary["accuracy_floor"]]) - 1),
+                min(100, max(accs + [d]) + 1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title("ResNet-18 (width %g): accuracy vs pruning ratio, one line per seed"
@@ -442,12 +577,28 @@ def main(argv=None):
     for m, d in summary["modes"].items():
         print("%-15s ratio %.4f (sd %s, seeds %d; last passing step mean %.4f)"
               % (m, d["ratio_mean"], d["ratio_sd"], d["seeds"], d["last_passing_step_mean"]))
+        for key, what in (("step_matched_ratio", "step-matched floor"),
+                          ("step_matched_same_seed_ratio", "own seed, step-matched")):
+            if key + "_mean" in d:
+                print("%-15s %s: ratio %.4f (sd %s)"
+                      % ("", what, d[key + "_mean"], d[key + "_sd"]))
     g = summary["claim6_gain_sub_vs_structured"]
     if g and g["value"] is not None:
         ci = g.get("ci95")
         print("claim 6: sub-structured vs structured %+.1f%% (95%% CI %s; paper +%.1f%%)"
               % (100 * g["value"], "[%+.1f%%, %+.1f%%]" % (100 * ci[0], 100 * ci[1]) if ci
                  else "not available", 100 * PAPER_GAIN))
+        for key, what in (("paired", "paired by seed"),
+                          ("paired_same_seed_dense", "paired, each seed's own dense floor"),
+                          ("paired_step_matched", "paired, floor of the dense mean at the same "
+                                                  "step"),
+                          ("paired_step_matched_same_seed", "paired, floor of the seed's own "
+                                                            "dense run at the same step")):
+            pg = g.get(key)
+            if pg:
+                print("claim 6, %s (seeds %s): %+.1f%% (95%% CI [%+.1f%%, %+.1f%%])"
+                      % (what, ",".join(map(str, pg["seeds"])), 100 * pg["value"],
+                         100 * pg["ci95"][0], 100 * pg["ci95"][1]))
     if args.out:
         write_text_atomic(args.out, json.dumps(summary, indent=1) + "\n")
         print("written %s" % args.out)

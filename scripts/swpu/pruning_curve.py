@@ -5,7 +5,8 @@ per seed (and cached, shared by every mode of that seed), is pruned up a stairca
 sparsities; at each step the masks are raised to the step's target over a few mask updates
 (the generator's L2-norm ranking, swpu.trace_pruning), the network is fine-tuned for a fixed
 number of iterations with a cosine learning rate, and its accuracy on the whole test set is
-measured. A dense run walks the same staircase without pruning (the same training budget).
+measured. A dense run walks the same staircase without pruning (the same training budget),
+tested at every step like the pruned runs; its last step is the reference.
 """
 
 import json
@@ -136,7 +137,9 @@ def run_curve(cfg, checkpoint, log=print, partial_path=None):
     """Walk the staircase cfg.levels for cfg.mode from the pre-trained checkpoint.
 
     Stops early after a step more than cfg.stop_below points under the pre-trained model's
-    accuracy (deeper steps only lose more). A dense run is tested after its last step only.
+    accuracy (deeper steps only lose more). A dense run walks every step and is tested after
+    each (the same BatchNorm re-estimation and random draws as a pruned run); its last point is
+    the reference, the earlier ones show how much the network still learns.
     Returns a dict with one point per step: target, measured pruning ratio, test accuracy.
     """
     torch.manual_seed(cfg.seed + 1000)
@@ -164,8 +167,6 @@ def run_curve(cfg, checkpoint, log=print, partial_path=None):
         _train(model, layers, opt, data, gen, cfg.finetune_iterations, cfg.finetune_lr, state,
                steps)
         prev = target
-        if cfg.mode == "dense" and li < len(cfg.levels) - 1:
-            continue
         recalibrate_bn(model, data, gen, cfg.bn_batches, cfg.batch_size)
         acc = evaluate(model, data[3], data[4], data[5], data[6])
         pt = {"target": target, "pruning_ratio": round(pruning_ratio(layers), 6),
@@ -175,7 +176,7 @@ def run_curve(cfg, checkpoint, log=print, partial_path=None):
             % (cfg.mode, cfg.seed, li, target, pt["pruning_ratio"], acc, pt["seconds"]))
         if partial_path:
             write_text_atomic(partial_path, json.dumps({"points": points}) + "\n")
-        if acc < ref - cfg.stop_below / 100.0:
+        if cfg.mode != "dense" and acc < ref - cfg.stop_below / 100.0:
             break
     return {"pretrain_accuracy": round(ref, 6), "points": points,
             "seconds": round(time.time() - t_start, 1)}
