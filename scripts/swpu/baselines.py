@@ -169,6 +169,9 @@ def structured_sparsity(swpu_sparsity, pruning_result):
         v = round(swpu_sparsity / (1.0 + gain), 4)
         return v, ("measured: SWPU's weight sparsity %g / (1 + the measured pruning-ratio gain "
                    "%+.1f%%) = %g" % (swpu_sparsity, 100 * gain, v))
+    if pruning_result:
+        return swpu_sparsity, ("equal to SWPU's weight sparsity %g: the measured pruning-ratio gain is "
+                               "undefined (structured pruning kept accuracy at no swept ratio)" % swpu_sparsity)
     return swpu_sparsity, ("equal to SWPU's weight sparsity %g (no measured pruning-ratio "
                            "result)" % swpu_sparsity)
 

@@ -52,3 +52,27 @@ def test_bad_result_files_are_named(tmp_path):
     bad.write_text("{")
     res, note = claims.read_pruning_result(str(bad))
     assert res is None and "not readable JSON" in note
+
+
+def test_structured_passing_nowhere_is_inconclusive_not_missed(tmp_path):
+    # Structured pruning kept accuracy at no step while sub-structured did: the gain is unbounded,
+    # so the claim is not missed; the paired step-matched reading is quoted in the note.
+    r = curve_result()
+    r["modes"]["structured"]["ratio_mean"] = 0.0
+    for s in r["modes"]["structured"]["per_seed"].values():
+        s["ratio_interpolated"] = 0.0
+    r["claim6_gain_sub_vs_structured"] = {
+        "value": None, "paper": 0.501,
+        "paired_step_matched_same_seed": {"value": 1.2, "ci95": [0.3, 2.1]}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(r))
+    c6, res = claims.read_claim6(str(path))
+    assert res["relative_gain_sub_vs_structured"] is None
+    assert c6["status"] == "inconclusive"
+    assert "+120.0%" in c6["note"] and "[+30.0%, +210.0%]" in c6["note"]
+    # and a result where neither mode passes anywhere is missed
+    r["modes"]["sub-structured"]["ratio_mean"] = 0.0
+    for s in r["modes"]["sub-structured"]["per_seed"].values():
+        s["ratio_interpolated"] = 0.0
+    path.write_text(json.dumps(r))
+    assert claims.read_claim6(str(path))[0]["status"] == "missed"
