@@ -191,6 +191,10 @@ void CompactionNetwork::group_stage() {
         ++m_arrived;
         if (m_first_arrival < 0) m_first_arrival = now;
     }
+    if (!m_table) {  // no decoupled tile configured yet: the FIFOs are empty
+        show_state(m_cmds.empty() ? 0 : 2);
+        return;
+    }
     const GroupLineTable& tb = *m_table;
     if (++m_slice_seq == 0) ++m_slice_seq;  // 0 means "no slice"
     GroupSlice& sl = m_slices[m_slice_seq & (m_slices.size() - 1)];
