@@ -37,14 +37,18 @@ int sc_main(int argc, char* argv[]) {
     if (functional) cfg.simulation.mode = "functional";
     swpu::Trace trace;
     swpu::WorkloadParams p = cfg.workload;
+    // The network as the simulator builds it from the config's workload section (width, FC blocking).
+    auto network = [&](const std::string& name) {
+        return swpu::build_network(name, p.width, -1, -1, -1, p.fc_block);
+    };
     const auto g0 = std::chrono::steady_clock::now();
     if (scenario == "layer") {
         p.batch = 4;
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"), cfg.simulation.seed);
+        trace = swpu::make_synthetic_trace(p, network("resnet18-cifar"), cfg.simulation.seed);
     } else if (scenario == "cifar") {
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-cifar"), cfg.simulation.seed);
+        trace = swpu::make_synthetic_trace(p, network("resnet18-cifar"), cfg.simulation.seed);
     } else if (scenario == "imagenet") {
-        trace = swpu::make_synthetic_trace(p, swpu::build_network("resnet18-imagenet"), cfg.simulation.seed);
+        trace = swpu::make_synthetic_trace(p, network("resnet18-imagenet"), cfg.simulation.seed);
     } else {
         std::fprintf(stderr, "bench_sim: unknown scenario '%s' (layer, cifar, imagenet)\n", scenario.c_str());
         return 2;
