@@ -1,0 +1,205 @@
+// The DRAM formats (include/swpu/dram_format.hpp) against the byte-count model of PassPlan: every
+// tile's encoded load and store stream is exactly as long as the plan counts, over every pruning
+// mode, strides 1 and 2, 1x1 / 3x3 / 7x7 / FC, FF / BP / WG, DBL on and off, the crossbar's
+// element-indexed weights, activation compression on and off, filter-oriented BP, FP8 operands,
+// and buffers small enough to force bands, weight reloads and spilled gradients. Then the round
+// trip (encode, decode).
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "swpu/dram_format.hpp"
+#include "testbench.hpp"
+
+namespace swpu::test {
+namespace {
+
+struct Shape {
+    const char* name;
+    int K, C, R, S, H, W, stride, pad, N;
+    bool fc;
+};
+
+const Shape kShapes[] = {
+    {"k16c8_1x1", 16, 8, 1, 1, 6, 6, 1, 0, 1, false},
+    {"k19c5_3x3p1", 19, 5, 3, 3, 7, 7, 1, 1, 2, false},
+    {"k20c6_3x3s2p1", 20, 6, 3, 3, 9, 9, 2, 1, 1, false},
+    {"k17c3_7x7s2p3", 17, 3, 7, 7, 12, 12, 2, 3, 1, false},
+    {"k16c4_3x3_wide", 16, 4, 3, 3, 3, 70, 1, 1, 1, false},
+    {"k8c16_1x1s2", 8, 16, 1, 1, 8, 8, 2, 0, 2, false},
+    {"k40c24_3x3p1_big", 40, 24, 3, 3, 16, 16, 1, 1, 2, false},
+    {"fc_k12_f50", 12, 50, 1, 16, 1, 16, 1, 0, 3, true},
+};
+
+const PruneMode kModes[] = {PruneMode::Dense, PruneMode::Structured, PruneMode::Unstructured,
+                            PruneMode::ShapeOnly, PruneMode::LineOnly, PruneMode::SubStructured};
+
+// Machine variants: the formats and the tilings they change.
+const char* const kVariants[] = {"", "nodbl", "crossbar", "nocompress", "bpfilter", "bpfilter_nodbl",
+                                 "bpfilter_crossbar", "noskip", "fp8", "small", "small_bpfilter",
+                                 "small_nocompress", "small_fused", "single_buffer"};
+
+RunConfig variant_config(const std::string& v) {
+    RunConfig cfg;
+    const auto has = [&](const char* what) { return v.find(what) != std::string::npos; };
+    if (has("nodbl")) cfg.dbl.enabled = false;
+    if (has("crossbar")) {
+        cfg.compaction.routing = "crossbar";
+        cfg.pe_array.group_sync = "decoupled";  // element-indexed weights
+    }
+    if (has("nocompress")) cfg.memory.activation_compression = false;
+    if (has("bpfilter")) cfg.pe_array.bp_orientation = "filter";
+    if (has("noskip")) cfg.skip = {false, false, false, false, false, false, false};
+    if (has("fp8")) cfg.pe_array.mult_format = "fp8";
+    if (has("small")) {  // bands, per-band weight reloads, spilled WG partials, channel blocks
+        cfg.buffers.activation.kib = 1;
+        cfg.buffers.weight.kib = 1;
+        cfg.buffers.output.kib = 2;
+    }
+    if (has("fused")) cfg.vector_unit.fuse_sgd = true;
+    if (has("single_buffer")) cfg.dma.double_buffering = false;
+    return cfg;
+}
+
+struct Built {
+    Layer l;
+    LayerWork w;
+    LayerValues v;
+    std::vector<int> order;
+};
+
+Built build(const Shape& sh, PruneMode mode, Pass pass, const RunConfig& cfg, uint64_t seed) {
+    Built b;
+    b.l = sh.fc ? fc_layer(sh.K, sh.C, sh.S) : conv_layer(sh.K, sh.C, sh.R, sh.S, sh.H, sh.W, sh.stride, sh.pad);
+    b.w = random_work(b.l, sh.N, mode, 0.6, 0.55, 0.5, seed);
+    b.v = make_layer_values(b.l, b.w, sh.N, seed + 99);
+    const int items = pass == Pass::BP && !cfg.bp_filter() ? b.l.C : b.l.K;
+    b.order.resize(size_t(items));
+    std::iota(b.order.begin(), b.order.end(), 0);
+    // A scrambled cluster order: the formats follow the clusters, not the natural order.
+    for (size_t i = 0; i + 1 < b.order.size(); i += 2) std::swap(b.order[i], b.order[i + 1]);
+    return b;
+}
+
+// (b) Every stream's length is the plan's count; and the corpus reaches what it claims to.
+TEST(DramFormat, StreamLengthsEqualThePlansByteCounts) {
+    int passes = 0, tiles = 0, multi_band = 0, reloads = 0, spills = 0, blocks = 0;
+    for (int si = 0; si < int(std::size(kShapes)); ++si)
+        for (PruneMode mode : kModes)
+            for (Pass pass : {Pass::FF, Pass::BP, Pass::WG})
+                for (const char* var : kVariants) {
+                    const std::string v = var;
+                    if (v.find("bpfilter") != std::string::npos && pass != Pass::BP) continue;
+                    const RunConfig cfg = variant_config(v);
+                    const Shape& sh = kShapes[si];
+                    Built b = build(sh, mode, pass, cfg, 500 + uint64_t(si) * 31 + uint64_t(mode) * 7);
+                    const PassPlan plan(cfg, b.l, b.w, pass, sh.N, b.order, &b.v);
+                    const DramFormat fmt(plan);
+                    OnChipValues on;
+                    fmt.init_buffers(on);
+                    ++passes;
+                    std::vector<uint8_t> bytes;
+                    int loads_of_act = 0;
+                    for (size_t i = 0; i < plan.tiles().size(); ++i) {
+                        const Tile& t = plan.tiles()[i];
+                        const std::string where = std::string(sh.name) + "/" + to_string(mode) + "/" + to_string(pass) +
+                                                  "/" + v + " tile " + std::to_string(i);
+                        bytes.clear();
+                        const LoadParts parts = fmt.encode_load(t, b.v, bytes);
+                        ASSERT_EQ(int64_t(bytes.size()), t.load_bytes) << where;
+                        ASSERT_EQ(parts.total(), t.load_bytes) << where;
+                        bytes.clear();
+                        if (t.store_bytes > 0) fmt.encode_store(t, on, bytes);
+                        ASSERT_EQ(int64_t(bytes.size()), t.store_bytes) << where;
+                        ++tiles;
+                        loads_of_act += t.act_load;
+                        reloads += t.weight_load && i > 0 && plan.tiles()[i - 1].cluster == t.cluster;
+                        spills += t.partial_reload;
+                        blocks += t.x_begin > 0;
+                    }
+                    multi_band += loads_of_act > 1;
+                }
+    RecordProperty("passes", passes);
+    RecordProperty("tiles", tiles);
+    EXPECT_GT(multi_band, 0) << "no pass with activation bands";
+    EXPECT_GT(reloads, 0) << "no pass reloading a cluster's weights";
+    EXPECT_GT(spills, 0) << "no pass spilling WG partial gradients";
+    EXPECT_GT(blocks, 0) << "no filter-oriented BP pass with channel blocks";
+}
+
+// (c) Decoding a tile's load gives back the values it encoded (operands exactly: they are FP16),
+// and a store stream read back gives the output buffer's results.
+TEST(DramFormat, EncodeDecodeRoundTrip) {
+    for (int si : {1, 2, 6, 7})
+        for (PruneMode mode : {PruneMode::Unstructured, PruneMode::SubStructured, PruneMode::LineOnly})
+            for (Pass pass : {Pass::FF, Pass::BP, Pass::WG})
+                for (const char* var : {"", "nodbl", "crossbar", "nocompress", "bpfilter", "small", "small_bpfilter"}) {
+                    const std::string v = var;
+                    if (v.find("bpfilter") != std::string::npos && pass != Pass::BP) continue;
+                    const RunConfig cfg = variant_config(v);
+                    const Shape& sh = kShapes[si];
+                    Built b = build(sh, mode, pass, cfg, 900 + uint64_t(si) * 13 + uint64_t(mode));
+                    const Layer& l = b.l;
+                    const PassPlan plan(cfg, l, b.w, pass, sh.N, b.order, &b.v);
+                    const DramFormat fmt(plan);
+                    OnChipValues on;
+                    fmt.init_buffers(on);
+                    const std::string what = std::string(sh.name) + "/" + to_string(mode) + "/" + to_string(pass) + "/" + v;
+                    std::vector<uint8_t> bytes;
+                    for (const Tile& t : plan.tiles()) {
+                        bytes.clear();
+                        const LoadParts p = fmt.encode_load(t, b.v, bytes);
+                        fmt.decode_load(t, bytes.data(), bytes.data() + p.source, bytes.data() + p.source + p.weight, on);
+                    }
+                    // Every operand the pass loads is back, bit for bit; what no tile loads is NaN.
+                    const std::vector<float>& src = pass == Pass::BP ? b.v.grad_out : b.v.input;
+                    int wrong = 0, loaded = 0;
+                    for (size_t i = 0; i < src.size(); ++i) {
+                        if (std::isnan(on.source[i])) continue;
+                        ++loaded;
+                        wrong += on.source[i] != src[i];
+                    }
+                    EXPECT_EQ(wrong, 0) << what;
+                    EXPECT_GT(loaded, 0) << what;
+                    if (pass == Pass::WG) {
+                        for (size_t i = 0; i < b.v.grad_out.size(); ++i) wrong += on.grad[i] != b.v.grad_out[i];
+                        EXPECT_EQ(wrong, 0) << what << ": output gradients";
+                    } else {
+                        for (int k = 0; k < l.K; ++k)
+                            for (int c = 0; c < l.C; ++c)
+                                for (int r = 0; r < l.R; ++r)
+                                    for (int s = 0; s < l.S; ++s) {
+                                        const size_t i = ((size_t(k) * l.C + c) * l.R + r) * l.S + s;
+                                        wrong += on.weight[i] != (b.w.mask.kept(k, c, r, s) ? b.v.weight[i] : 0.0f);
+                                    }
+                        EXPECT_EQ(wrong, 0) << what << ": weights";
+                    }
+                    // Results: FP16-representable values in the output buffer, stored and read back.
+                    std::vector<float>& res = pass == Pass::WG ? on.grad_w : on.result;
+                    for (size_t i = 0; i < res.size(); ++i) res[i] = round_to_fp16(float(int(i % 97) - 48) / 64.0f);
+                    LayerValues back = b.v;
+                    if (pass != Pass::WG) back.stored.assign(res.size(), -1000.0f);
+                    std::vector<float>& got = pass == Pass::WG ? back.grad_w : back.stored;
+                    std::fill(got.begin(), got.end(), -1000.0f);
+                    for (const Tile& t : plan.tiles()) {
+                        if (t.store_bytes == 0) continue;
+                        bytes.clear();
+                        fmt.encode_store(t, on, bytes);
+                        fmt.decode_store(t, bytes.data(), back);
+                    }
+                    for (size_t i = 0; i < got.size(); ++i) {
+                        const float want = pass != Pass::WG || plan.group_mask().kept(int(i / (l.C * l.R * l.S)), int(i / (l.R * l.S) % l.C),
+                                                                                       int(i / l.S % l.R), int(i % l.S))
+                                               ? res[i]
+                                               : -1000.0f;
+                        wrong += got[i] != want;
+                    }
+                    EXPECT_EQ(wrong, 0) << what << ": results";
+                }
+}
+
+}  // namespace
+}  // namespace swpu::test
