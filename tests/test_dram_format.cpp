@@ -3,7 +3,8 @@
 // mode, strides 1 and 2, 1x1 / 3x3 / 7x7 / FC, FF / BP / WG, DBL on and off, the crossbar's
 // element-indexed weights, activation compression on and off, filter-oriented BP, FP8 operands,
 // and buffers small enough to force bands, weight reloads and spilled gradients. Then the round
-// trip (encode, decode).
+// trip (encode, decode) and, on the chip, a corrupted DRAM byte changing exactly the outputs it
+// feeds: the datapath computes on what the DMA delivered.
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -200,6 +201,69 @@ TEST(DramFormat, EncodeDecodeRoundTrip) {
                     EXPECT_EQ(wrong, 0) << what << ": results";
                 }
 }
+
+// (d) The chip computes on the bytes the DMA delivered: one FP16 value of the source rows, changed
+// in DRAM after the preload, changes the functional result exactly where that operand contributes
+// (the reference recomputed with the changed operand agrees everywhere; the unchanged reference
+// disagrees exactly at the outputs the changed operand feeds).
+class DramCorruption : public testing::TestWithParam<Pass> {};
+
+TEST_P(DramCorruption, ChangesExactlyTheAffectedOutputs) {
+    const Pass pass = GetParam();
+    RunConfig cfg;
+    cfg.simulation.mode = "functional";
+    cfg.memory.activation_compression = false;  // dense rows: the value of (n 0, row 0, channel 0, col j) at 2 j
+    const Layer l = conv_layer(16, 4, 3, 3, 10, 10, 1, 1);
+    const int N = 1;
+    const LayerWork w = random_work(l, N, PruneMode::SubStructured, 0.5, 0.7, 0.7, 123);
+    LayerValues vals = make_layer_values(l, w, N, 124);
+    std::vector<float>& operand = pass == Pass::BP ? vals.grad_out : vals.input;
+    const int cols = pass == Pass::BP ? l.Q : l.W;
+    int j = 0;
+    while (j < cols && operand[size_t(j)] == 0.0f) ++j;
+    ASSERT_LT(j, cols);
+    const float changed = operand[size_t(j)] * 2.0f;  // exact in FP16
+    LayerValues modified = vals;
+    (pass == Pass::BP ? modified.grad_out : modified.input)[size_t(j)] = changed;
+
+    SwpuChip chip("chip", cfg);
+    int hooked = 0;
+    chip.set_preload_hook([&](SwpuChip& c, const PassDramMap& map) {
+        ++hooked;
+        const int64_t rows = pass == Pass::BP ? int64_t(l.K) * l.P * l.Q : int64_t(l.C) * l.H * l.W;
+        ASSERT_EQ(map.load_parts[0].source, rows * 2) << "the source rows are not resident";
+        uint8_t b[2];
+        const uint16_t h = float_to_fp16_bits(changed);
+        b[0] = uint8_t(h & 0xff);
+        b[1] = uint8_t(h >> 8);
+        c.dma.debug_access(map.load_address[0] + uint64_t(2 * j), b, 2, true);
+    });
+    chip.set_single(&l, &w, pass, N, &vals, true);
+    sc_core::sc_start();
+    ASSERT_EQ(hooked, 1);
+    auto ref = [&](const LayerValues& v) { return pass == Pass::FF ? ref_ff(l, v, N) : ref_bp(l, v, N); };
+    const std::vector<double> before = ref(vals), after = ref(modified);
+    const std::vector<float>& sim = pass == Pass::FF ? vals.out : vals.grad_in;
+    ASSERT_EQ(sim.size(), before.size());
+    int affected = 0, bad = 0;
+    for (size_t i = 0; i < sim.size(); ++i) {
+        const double tol = 1e-3 * (1.0 + std::fabs(after[i]));
+        const bool feeds = after[i] != before[i];
+        const bool moved = std::fabs(sim[i] - before[i]) > tol;
+        if (std::fabs(sim[i] - after[i]) > tol && ++bad < 5)
+            ADD_FAILURE() << "element " << i << ": simulated " << sim[i] << ", reference with the changed operand " << after[i];
+        if (!feeds && moved && ++bad < 5) ADD_FAILURE() << "element " << i << " changed, but the operand does not feed it";
+        if (feeds && std::fabs(after[i] - before[i]) > 2 * tol) {
+            ++affected;
+            if (!moved && ++bad < 5) ADD_FAILURE() << "element " << i << " did not change, but the operand feeds it";
+        }
+    }
+    EXPECT_EQ(bad, 0);
+    EXPECT_GT(affected, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Passes, DramCorruption, testing::Values(Pass::FF, Pass::BP),
+                         [](const testing::TestParamInfo<Pass>& i) { return std::string(to_string(i.param)); });
 
 }  // namespace
 }  // namespace swpu::test
