@@ -3,8 +3,8 @@
 // mode, strides 1 and 2, 1x1 / 3x3 / 7x7 / FC, FF / BP / WG, DBL on and off, the crossbar's
 // element-indexed weights, activation compression on and off, filter-oriented BP, FP8 operands,
 // and buffers small enough to force bands, weight reloads and spilled gradients. Then the round
-// trip (encode, decode) and, on the chip, a corrupted DRAM byte changing exactly the outputs it
-// feeds: the datapath computes on what the DMA delivered.
+// trip (encode, decode) and, on the chip, a corrupted DRAM value (a source row, a weight, an output
+// gradient) changing exactly the outputs it feeds: the datapath computes on what the DMA delivered.
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -264,6 +264,86 @@ TEST_P(DramCorruption, ChangesExactlyTheAffectedOutputs) {
 
 INSTANTIATE_TEST_SUITE_P(Passes, DramCorruption, testing::Values(Pass::FF, Pass::BP),
                          [](const testing::TestParamInfo<Pass>& i) { return std::string(to_string(i.param)); });
+
+// The same for the other parts of a load stream: one FP16 value of a weight (FF, BP), of an output
+// gradient (WG) or of a source row (WG) doubled in DRAM after the preload. Dense formats (DBL off,
+// no compression): the part's bytes are values; the first non-zero one is changed. Which tensor
+// element it is the test finds back: exactly the elements holding that value are candidates, and
+// the result must match the reference with one of them doubled, and differ from the unchanged one.
+struct PartCase {
+    Pass pass;
+    const char* part;  // "weight", "grad", "source"
+};
+
+void PrintTo(const PartCase& c, std::ostream* os) { *os << to_string(c.pass) << "/" << c.part; }
+
+class DramCorruptionPart : public testing::TestWithParam<PartCase> {};
+
+TEST_P(DramCorruptionPart, ChangesWhatThatOperandFeeds) {
+    const PartCase pc = GetParam();
+    const std::string part = pc.part;
+    RunConfig cfg;
+    cfg.simulation.mode = "functional";
+    cfg.memory.activation_compression = false;
+    cfg.dbl.enabled = false;
+    const Layer l = conv_layer(16, 4, 3, 3, 8, 8, 1, 1);
+    const int N = 1;
+    const LayerWork w = random_work(l, N, PruneMode::Dense, 0.0, 0.7, 0.7, 321);
+    LayerValues vals = make_layer_values(l, w, N, 322);
+    const LayerValues original = vals;
+    float found = 0.0f;
+    SwpuChip chip("chip", cfg);
+    chip.set_preload_hook([&](SwpuChip& c, const PassDramMap& map) {
+        const LoadParts& lp = map.load_parts[0];
+        const int64_t at = part == "source" ? 0 : part == "weight" ? lp.source : lp.source + lp.weight;
+        const int64_t len = part == "source" ? lp.source : part == "weight" ? lp.weight : lp.grad;
+        for (int64_t off = 0; off + 2 <= len; off += 2) {
+            uint8_t b[2];
+            c.dma.debug_access(map.load_address[0] + uint64_t(at + off), b, 2, false);
+            const float v = fp16_bits_to_float(uint16_t(b[0] | b[1] << 8));
+            if (v == 0.0f) continue;
+            found = v;
+            const uint16_t h = float_to_fp16_bits(2.0f * v);
+            b[0] = uint8_t(h & 0xff);
+            b[1] = uint8_t(h >> 8);
+            c.dma.debug_access(map.load_address[0] + uint64_t(at + off), b, 2, true);
+            return;
+        }
+    });
+    chip.set_single(&l, &w, pc.pass, N, &vals, true);
+    sc_core::sc_start();
+    ASSERT_NE(found, 0.0f) << "no non-zero value in the " << part << " part";
+    auto ref = [&](const LayerValues& v) {
+        return pc.pass == Pass::FF ? ref_ff(l, v, N) : pc.pass == Pass::BP ? ref_bp(l, v, N) : ref_wg(l, v, w.mask, N);
+    };
+    const std::vector<float>& sim = pc.pass == Pass::FF ? vals.out : pc.pass == Pass::BP ? vals.grad_in : vals.grad_w;
+    auto matches = [&](const std::vector<double>& r) {
+        for (size_t i = 0; i < sim.size(); ++i)
+            if (std::fabs(sim[i] - r[i]) > 1e-3 * (1.0 + std::fabs(r[i]))) return false;
+        return true;
+    };
+    EXPECT_FALSE(matches(ref(original))) << "a changed " << part << " value in DRAM went unnoticed";
+    std::vector<float> LayerValues::*tensor = part == "weight" ? &LayerValues::weight
+                                                    : part == "grad" ? &LayerValues::grad_out
+                                                                     : &LayerValues::input;
+    int candidates = 0, matching = 0;
+    for (size_t i = 0; i < (original.*tensor).size(); ++i) {
+        if ((original.*tensor)[i] != found) continue;
+        ++candidates;
+        LayerValues m = original;
+        (m.*tensor)[i] = 2.0f * found;
+        matching += matches(ref(m));
+    }
+    EXPECT_GT(candidates, 0);
+    EXPECT_EQ(matching, 1) << "the result is not the reference with one " << part << " value changed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Parts, DramCorruptionPart,
+                         testing::Values(PartCase{Pass::FF, "weight"}, PartCase{Pass::BP, "weight"},
+                                         PartCase{Pass::WG, "grad"}, PartCase{Pass::WG, "source"}),
+                         [](const testing::TestParamInfo<PartCase>& i) {
+                             return std::string(to_string(i.param.pass)) + "_" + i.param.part;
+                         });
 
 }  // namespace
 }  // namespace swpu::test
