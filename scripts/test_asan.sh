@@ -18,7 +18,7 @@ export SC_COPYRIGHT_MESSAGE=DISABLE
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=0
 export LSAN_OPTIONS="suppressions=$ROOT/tests/sanitize/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-TESTS="${SWPU_ASAN_TESTS:-^(Config[A-Za-z]*|Npy|TraceLoader|TraceLoaderErrors|MalformedTrace|CliTest|CompactionNetwork|CompactionNetworkUnit|DblController|DblControllerClocked|ReorderUnit|ReorderUnitClocked|GlobalBufferUnit|PeArrayUnit|VectorUnit|VectorUnitClocked|Energy|Vcd|DmaDram|DramFormat|Machines)\.|^Passes/DramCorruption\.|^Parts/DramCorruptionPart\.|^fuzz_replay_}"
+TESTS="${SWPU_ASAN_TESTS:-^(Config[A-Za-z]*|Npy|TraceLoader|TraceLoaderErrors|MalformedTrace|CliTest|CompactionNetwork|CompactionNetworkUnit|DblController|DblControllerClocked|ReorderUnit|ReorderUnitClocked|GlobalBufferUnit|PeArrayUnit|VectorUnit|VectorUnitClocked|Energy|Vcd|DmaDram|DramFormat|Machines)\.|^Passes/DramCorruption\.|^Parts/DramCorruptionPart\.|^Tiles/DramTiled\.|^fuzz_replay_}"
 
 bash scripts/install_deps.sh
 start=$(date +%s)
