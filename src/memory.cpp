@@ -145,8 +145,8 @@ void Dma::run(Channel& ch, tlm_utils::simple_initiator_socket<Dma>& sock, bool w
             while (done < len) {
                 const DmaSegment& s = r.segments[seg];
                 const int64_t n = std::min(len - done, s.bytes - in_seg);
-                if (to_staging) std::memcpy(staging + done, s.data + in_seg, size_t(n));
-                else std::memcpy(s.data + in_seg, staging + done, size_t(n));
+                if (n > 0 && to_staging) std::memcpy(staging + done, s.data + in_seg, size_t(n));
+                if (n > 0 && !to_staging) std::memcpy(s.data + in_seg, staging + done, size_t(n));  // an empty segment may have no storage
                 done += n;
                 in_seg += n;
                 if (in_seg == s.bytes) {
