@@ -248,7 +248,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     res.iteration = m_iteration;
     res.start_cycle = now_cycle();
     Counters& k = res.c;
-    const PassPlan plan(m_cfg, layer, work, pass, batch, order, values);
+    PassPlan plan(m_cfg, layer, work, pass, batch, order, values);
     // Fast engine: the step model over the units' combinational logic; cycle engine: the units run.
     std::unique_ptr<FastEngine> fast;
     if (m_sim.cycle_engine()) dbl_controller.configure(&plan);
@@ -260,8 +260,43 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     const auto& tiles = plan.tiles();
     const int64_t dram_tx0 = dram.transactions();
     std::vector<uint64_t> ticket(tiles.size(), 0);
+    // Functional mode on the cycle engine: the DMA moves the bytes of the pass's DRAM image into the
+    // buffers, the units compute on their decoded contents, results leave as bytes and are read
+    // back. The fast engine and fp8 operands (no FP8 value format) keep reading the layer values.
+    const bool carry_bytes = values && m_sim.cycle_engine() && m_cfg.operand_bits() == 16;
+    std::unique_ptr<DramFormat> format;
+    OnChipValues onchip;
+    PassDramMap map;
+    std::vector<std::vector<uint8_t>> drained(carry_bytes ? tiles.size() : 0);  // the output buffer's store streams
+    const int halves = m_cfg.dma.double_buffering ? 2 : 1;
+    if (carry_bytes) {
+        format = std::make_unique<DramFormat>(plan);
+        preload_image(*format, tiles, *values, map);
+        format->init_buffers(onchip);
+        plan.read_buffers(&onchip);
+    }
+    // The buffer storage tile i's load lands in: source rows then WG gradients in the activation
+    // buffer, weights in the weight buffer, reloaded partials in the output buffer.
+    auto landing = [&](size_t i, uint8_t*& src, uint8_t*& wt, uint8_t*& gr, uint8_t*& part) {
+        const LoadParts& lp = map.load_parts[i];
+        const int h = int(i % size_t(halves));
+        src = activation_buffer.half_storage(h, lp.source + lp.grad);
+        gr = src + lp.source;
+        wt = weight_buffer.half_storage(h, lp.weight);
+        part = output_buffer.half_storage(h, lp.partial);
+    };
     auto load = [&](size_t i) {
-        if (tiles[i].load_bytes > 0) ticket[i] = dma.submit(tiles[i].load_bytes, false);
+        if (tiles[i].load_bytes > 0) {
+            if (carry_bytes) {
+                uint8_t *src, *wt, *gr, *part;
+                landing(i, src, wt, gr, part);
+                const LoadParts& lp = map.load_parts[i];
+                ticket[i] = dma.submit(tiles[i].load_bytes, false, map.load_address[i],
+                                       {{src, lp.source}, {wt, lp.weight}, {gr, lp.grad}, {part, lp.partial}});
+            } else {
+                ticket[i] = dma.submit(tiles[i].load_bytes, false);
+            }
+        }
         k.dram_read_bytes += tiles[i].load_bytes;
     };
     if (!tiles.empty()) load(0);
@@ -277,6 +312,11 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         }
         m_sig.stall.write(false);
         k.stall_dram_cycles += now_cycle() - t0;
+        if (carry_bytes && t.load_bytes > 0) {  // the buffers' new contents, decoded for the units
+            uint8_t *src, *wt, *gr, *part;
+            landing(i, src, wt, gr, part);
+            format->decode_load(t, src, wt, gr, onchip);
+        }
         k.wbuf_writes += t.wbuf_fill_accesses;
         k.abuf_writes += t.abuf_fill_accesses;
         set_block(phase, layer_index, 2);
@@ -297,7 +337,16 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         }
         if (!m_cfg.dma.double_buffering && i + 1 < tiles.size()) load(i + 1);
         if (t.store_bytes > 0) {
-            dma.submit(t.store_bytes, true);
+            if (carry_bytes) {
+                std::vector<uint8_t>& out = drained[i];
+                format->encode_store(t, onchip, out);
+                if (int64_t(out.size()) != t.store_bytes)
+                    throw std::logic_error("DRAM format: tile " + std::to_string(i) + " stores " + std::to_string(out.size()) +
+                                           " bytes, the plan counts " + std::to_string(t.store_bytes));
+                dma.submit(t.store_bytes, true, map.store_address[i], {{out.data(), t.store_bytes}});
+            } else {
+                dma.submit(t.store_bytes, true);
+            }
             k.dram_write_bytes += t.store_bytes;
             k.obuf_reads += t.obuf_drain_accesses;
         }
@@ -308,10 +357,62 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     dma.drain();
     k.stall_dram_cycles += now_cycle() - d0;
     k.dram_transactions += dram.transactions() - dram_tx0;
+    if (carry_bytes) read_back(*format, tiles, map, onchip, pass, *values);
     if (m_sim.cycle_engine()) collect_unit_counters(k);
     k.cycles = now_cycle() - res.start_cycle;
     set_block(0, -1, 0);
     return res;
+}
+
+void SwpuChip::preload_image(const DramFormat& format, const std::vector<Tile>& tiles, const LayerValues& values,
+                             PassDramMap& map) {
+    // The pass's DRAM image: each tile's load stream contiguous at its own address (data several
+    // tiles load is stored once per tile), then room for each tile's store stream. Streams start
+    // on a burst boundary.
+    const uint64_t align = uint64_t(std::max(1, m_cfg.dram.burst_bytes));
+    auto aligned = [&](uint64_t a) { return (a + align - 1) / align * align; };
+    map.load_address.assign(tiles.size(), 0);
+    map.store_address.assign(tiles.size(), 0);
+    map.load_parts.assign(tiles.size(), LoadParts{});
+    uint64_t at = 0;
+    std::vector<uint8_t> stream;
+    for (size_t i = 0; i < tiles.size(); ++i) {
+        if (tiles[i].load_bytes == 0) continue;
+        stream.clear();
+        map.load_parts[i] = format.encode_load(tiles[i], values, stream);
+        if (int64_t(stream.size()) != tiles[i].load_bytes)
+            throw std::logic_error("DRAM format: tile " + std::to_string(i) + " loads " + std::to_string(stream.size()) +
+                                   " bytes, the plan counts " + std::to_string(tiles[i].load_bytes));
+        map.load_address[i] = at;
+        dma.debug_access(at, stream.data(), int64_t(stream.size()), true);
+        at = aligned(at + stream.size());
+    }
+    for (size_t i = 0; i < tiles.size(); ++i) {
+        map.store_address[i] = at;
+        at = aligned(at + uint64_t(tiles[i].store_bytes));
+    }
+    if (m_preload_hook) m_preload_hook(*this, map);
+}
+
+void SwpuChip::read_back(const DramFormat& format, const std::vector<Tile>& tiles, const PassDramMap& map,
+                         const OnChipValues& onchip, Pass pass, LayerValues& values) {
+    // The testbench reads the pass's results from DRAM, in tile order (a later store of the same
+    // results, WG's final gradients after a spill, overwrites an earlier one).
+    std::vector<uint8_t> bytes;
+    values.stored.clear();
+    for (size_t i = 0; i < tiles.size(); ++i) {
+        if (tiles[i].store_bytes == 0) continue;
+        bytes.resize(size_t(tiles[i].store_bytes));
+        dma.debug_access(map.store_address[i], bytes.data(), tiles[i].store_bytes, false);
+        format.decode_store(tiles[i], bytes.data(), values);
+    }
+    // Fused SGD: the final weight gradients never leave the chip; the testbench reads them from the
+    // output buffer's contents. FF/BP: DRAM holds FP16 results; the FP32 sums as accumulated (what
+    // the dump's unrounded tensors and the FP32 error bound refer to) are read from the output
+    // buffer's contents too.
+    if (pass == Pass::WG && m_cfg.vector_unit.fuse_sgd) values.grad_w = onchip.grad_w;
+    if (pass == Pass::FF) values.out = onchip.result;
+    if (pass == Pass::BP) values.grad_in = onchip.result;
 }
 
 LayerPassResult SwpuChip::run_vector(const VectorWork& vw, const std::string& layer, Pass pass) {

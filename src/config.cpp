@@ -225,7 +225,7 @@ std::vector<Field> build_schema() {
     // simulation
     add(make("simulation.engine", Kind::String, "ASSUMED", "", "'cycle': the clocked SystemC units (one clock; cycles emerge from stalls, back-pressure, bank conflicts and latencies). 'fast': the step-level model (same plan, cycles from per-step costs plus the cycle engine's fill/drain rules), for sweeps.",
              "The fast engine is checked against the cycle engine on a random corpus (docs/architecture.md).", ACC(simulation.engine)), 0, 0, false, {"cycle", "fast"});
-    add(make("simulation.mode", Kind::String, "ASSUMED", "", "'timing': counts only. 'functional': the datapath also computes FP16 x FP16 -> FP32 values.",
+    add(make("simulation.mode", Kind::String, "ASSUMED", "", "'timing': counts only. 'functional': the datapath also computes FP16 x FP16 -> FP32 values; on the cycle engine the DMA's TLM payloads carry the bytes of the DRAM formats and the units compute on what they delivered.",
              "Both run the same schedule and give identical counts.", ACC(simulation.mode)), 0, 0, false, {"timing", "functional"});
     add(make("simulation.time_skip", Kind::Bool, "ASSUMED", "", "Fast engine: advance SystemC time once per tile instead of once per clock cycle (the cycle engine always ticks).",
              "Exact: the cycles skipped are the ones ticking would give (tested).", ACC(simulation.time_skip)), 0, 0);

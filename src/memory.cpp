@@ -1,6 +1,8 @@
 #include "swpu/memory.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 
@@ -18,6 +20,32 @@ Dram::Dram(sc_core::sc_module_name name, const ChipConfig& cfg)
       m_bus_free(sc_core::SC_ZERO_TIME),
       m_busy_time(sc_core::SC_ZERO_TIME) {
     socket.register_b_transport(this, &Dram::b_transport);
+    socket.register_transport_dbg(this, &Dram::transport_dbg);
+}
+
+bool Dram::move_bytes(tlm::tlm_generic_payload& trans) {
+    uint8_t* data = trans.get_data_ptr();
+    if (!data) return true;  // timing only
+    if (trans.get_byte_enable_ptr() || trans.get_streaming_width() < trans.get_data_length()) return false;
+    const uint64_t addr = trans.get_address(), len = trans.get_data_length();
+    if (trans.is_write()) {
+        if (m_store.size() < addr + len) m_store.resize(addr + len, 0);
+        std::memcpy(m_store.data() + addr, data, len);
+    } else if (trans.is_read()) {
+        const uint64_t have = addr < m_store.size() ? std::min<uint64_t>(len, m_store.size() - addr) : 0;
+        if (have) std::memcpy(data, m_store.data() + addr, have);
+        std::memset(data + have, 0, len - have);
+    }
+    return true;
+}
+
+unsigned int Dram::transport_dbg(int /*initiator*/, tlm::tlm_generic_payload& trans) {
+    if (!trans.get_data_ptr() || !move_bytes(trans)) {
+        trans.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
+        return 0;
+    }
+    trans.set_response_status(tlm::TLM_OK_RESPONSE);
+    return trans.get_data_length();
 }
 
 void Dram::b_transport(int /*initiator*/, tlm::tlm_generic_payload& trans, sc_time& delay) {
@@ -36,6 +64,10 @@ void Dram::b_transport(int /*initiator*/, tlm::tlm_generic_payload& trans, sc_ti
     delay = done - sc_core::sc_time_stamp();
     if (trans.is_read()) m_read_bytes += len; else m_write_bytes += len;
     ++m_transactions;
+    if (!move_bytes(trans)) {
+        trans.set_response_status(tlm::TLM_BYTE_ENABLE_ERROR_RESPONSE);
+        return;
+    }
     trans.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
@@ -53,13 +85,20 @@ Dma::Dma(sc_core::sc_module_name name, const ChipConfig& cfg)
     dont_initialize();
 }
 
-uint64_t Dma::submit(int64_t bytes, bool write) {
+uint64_t Dma::submit(int64_t bytes, bool write, uint64_t address, std::vector<DmaSegment> segments) {
     Channel& ch = write ? m_wr : m_rd;
     DmaRequest r;
     r.bytes = bytes;
     r.write = write;
     r.id = ++ch.submitted;
-    ch.queue.push_back(r);
+    r.address = address;
+    if (!segments.empty()) {
+        int64_t sum = 0;
+        for (const DmaSegment& s : segments) sum += s.bytes;
+        if (sum != bytes) throw std::logic_error(std::string(name()) + ": segments do not add up to the transfer");
+    }
+    r.segments = std::move(segments);
+    ch.queue.push_back(std::move(r));
     ch.kick.notify(sc_core::SC_ZERO_TIME);
     return r.id;
 }
@@ -67,6 +106,18 @@ uint64_t Dma::submit(int64_t bytes, bool write) {
 void Dma::wait_for(uint64_t ticket, bool write) {
     Channel& ch = write ? m_wr : m_rd;
     while (ch.completed < ticket) sc_core::wait(ch.progress);
+}
+
+void Dma::debug_access(uint64_t address, uint8_t* data, int64_t bytes, bool write) {
+    tlm::tlm_generic_payload trans;
+    trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    trans.set_address(address);
+    trans.set_data_ptr(data);
+    trans.set_data_length(unsigned(bytes));
+    trans.set_streaming_width(unsigned(bytes));
+    trans.set_byte_enable_ptr(nullptr);
+    if (bytes > 0 && rd_socket->transport_dbg(trans) != unsigned(bytes))
+        SC_REPORT_ERROR("swpu/dma", "DRAM debug access failed");
 }
 
 void Dma::drain() {
@@ -78,18 +129,58 @@ void Dma::run(Channel& ch, tlm_utils::simple_initiator_socket<Dma>& sock, bool w
     tlm::tlm_generic_payload trans;
     for (;;) {
         while (ch.queue.empty()) sc_core::wait(ch.kick);
-        DmaRequest r = ch.queue.front();
+        DmaRequest r = std::move(ch.queue.front());
         ch.queue.pop_front();
         ch.active = true;
         m_state_changed.notify(sc_core::SC_ZERO_TIME);
         // Issue the request as back-to-back transactions; each returns its completion time.
         sc_time last = sc_core::SC_ZERO_TIME;
         int64_t left = r.bytes;
+        size_t seg = 0;      // the segment the next byte of the stream belongs to
+        int64_t in_seg = 0;  // and its offset there
+        // The bytes of [seg, in_seg) onwards, `len` of them: gathered into (write) or scattered from
+        // (read, after the transaction) the staging buffer when they span segments.
+        auto walk = [&](int64_t len, uint8_t* staging, bool to_staging) {
+            int64_t done = 0;
+            while (done < len) {
+                const DmaSegment& s = r.segments[seg];
+                const int64_t n = std::min(len - done, s.bytes - in_seg);
+                if (n > 0 && to_staging) std::memcpy(staging + done, s.data + in_seg, size_t(n));
+                if (n > 0 && !to_staging) std::memcpy(s.data + in_seg, staging + done, size_t(n));  // an empty segment may have no storage
+                done += n;
+                in_seg += n;
+                if (in_seg == s.bytes) {
+                    ++seg;
+                    in_seg = 0;
+                }
+            }
+        };
         while (left > 0) {
             const int64_t len = left < m_max_transfer ? left : m_max_transfer;
+            uint8_t* data = nullptr;  // timing mode: no bytes
+            bool staged = false;
+            if (!r.segments.empty()) {
+                while (r.segments[seg].bytes == 0) ++seg;
+                const DmaSegment& s = r.segments[seg];
+                if (s.bytes - in_seg >= len) {  // within one segment: the payload points at the buffer
+                    data = s.data + in_seg;
+                    in_seg += len;
+                    if (in_seg == s.bytes) {
+                        ++seg;
+                        in_seg = 0;
+                    }
+                } else {
+                    staged = true;
+                    m_staging.resize(size_t(len));
+                    data = m_staging.data();
+                    if (write) walk(len, data, true);
+                }
+            }
+            const size_t seg0 = seg;
+            const int64_t in_seg0 = in_seg;
             trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-            trans.set_address(0);
-            trans.set_data_ptr(nullptr);  // timing only: the values travel with the tile operands
+            trans.set_address(r.address + uint64_t(r.bytes - left));
+            trans.set_data_ptr(data);
             trans.set_data_length(unsigned(len));
             trans.set_streaming_width(unsigned(len));
             trans.set_byte_enable_ptr(nullptr);
@@ -98,6 +189,11 @@ void Dma::run(Channel& ch, tlm_utils::simple_initiator_socket<Dma>& sock, bool w
             sc_time delay = sc_core::SC_ZERO_TIME;
             sock->b_transport(trans, delay);
             if (trans.is_response_error()) SC_REPORT_ERROR("swpu/dma", "DRAM transaction failed");
+            if (staged && !write) {
+                seg = seg0;
+                in_seg = in_seg0;
+                walk(len, m_staging.data(), false);
+            }
             if (delay > last) last = delay;
             left -= len;
         }
@@ -141,6 +237,12 @@ void GlobalBuffer::end_of_elaboration() {
         throw std::logic_error(std::string(name()) + ": request and response ports must be bound in pairs");
     m_active.assign(size_t(request.size()), Active{});
     for (int i = 0; i < request.size(); ++i) m_any_request |= request[i]->data_written_event();
+}
+
+uint8_t* GlobalBuffer::half_storage(int half, int64_t bytes) {
+    std::vector<uint8_t>& v = m_half_bytes[m_double ? half & 1 : 0];
+    if (int64_t(v.size()) < bytes) v.resize(size_t(bytes));
+    return v.data();
 }
 
 Counters GlobalBuffer::take_counters() {

@@ -276,6 +276,31 @@ int64_t PassPlan::weight_bytes_for(const std::vector<int>& items, int x0, int x1
     return real * (x1 - x0) * m_g.R * m_g.S * ob;
 }
 
+void PassPlan::band_rows(int w0, int w1, std::vector<BandRows>& out) const {
+    const Geometry& g = m_g;
+    const Layer& l = m_layer;
+    out.clear();
+    int f0, r0, j0, len;
+    window_rows(w0, f0, r0, j0, len);
+    int f1, r1, j1, len1;
+    window_rows(w1 - 1, f1, r1, j1, len1);
+    const int last = f1 + r1 - 1;
+    for (int n = f0 / g.Oh; n <= last / g.Oh; ++n) {
+        const int olo = std::max(f0, n * g.Oh) - n * g.Oh;
+        const int ohi = std::min(last, n * g.Oh + g.Oh - 1) - n * g.Oh;
+        int lo, hi;
+        if (m_pass == Pass::BP) {  // z rows -> real dO rows
+            const int zlo = std::max(0, olo + g.c0 - (g.R - 1)), zhi = std::min(g.Hs - 1, ohi + g.c0);
+            lo = (zlo + l.stride - 1) / l.stride;
+            hi = zhi / l.stride;
+        } else {
+            lo = std::max(0, olo * g.a + g.c0);
+            hi = std::min(g.Hs - 1, ohi * g.a + g.c0 + g.R - 1);
+        }
+        if (lo <= hi) out.push_back({n, lo, hi});
+    }
+}
+
 void PassPlan::build_tiles() {
     const Geometry& g = m_g;
     const Layer& l = m_layer;
@@ -283,31 +308,8 @@ void PassPlan::build_tiles() {
     const int64_t abuf_half = int64_t(m_cfg.buffers.activation.kib) * 1024 / (m_cfg.dma.double_buffering ? 2 : 1);
     const int64_t wbuf_half = int64_t(m_cfg.buffers.weight.kib) * 1024 / (m_cfg.dma.double_buffering ? 2 : 1);
     const int64_t obuf_half = int64_t(m_cfg.buffers.output.kib) * 1024 / (m_cfg.dma.double_buffering ? 2 : 1);
-    // Real source rows (in the stored tensor) a band of windows needs, per image.
     const Bitmap4D& stored = m_pass == Pass::BP ? m_work.grad_nonzero : m_work.input_nonzero;
     const int st_cols = m_pass == Pass::BP ? l.Q : l.W;
-    auto band_rows = [&](int w0, int w1, std::vector<std::pair<int, std::pair<int, int>>>& out) {
-        out.clear();
-        int f0, r0, j0, len;
-        window_rows(w0, f0, r0, j0, len);
-        int f1, r1, j1, len1;
-        window_rows(w1 - 1, f1, r1, j1, len1);
-        const int last = f1 + r1 - 1;
-        for (int n = f0 / g.Oh; n <= last / g.Oh; ++n) {
-            const int olo = std::max(f0, n * g.Oh) - n * g.Oh;
-            const int ohi = std::min(last, n * g.Oh + g.Oh - 1) - n * g.Oh;
-            int lo, hi;
-            if (m_pass == Pass::BP) {  // z rows -> real dO rows
-                const int zlo = std::max(0, olo + g.c0 - (g.R - 1)), zhi = std::min(g.Hs - 1, ohi + g.c0);
-                lo = (zlo + l.stride - 1) / l.stride;
-                hi = zhi / l.stride;
-            } else {
-                lo = std::max(0, olo * g.a + g.c0);
-                hi = std::min(g.Hs - 1, ohi * g.a + g.c0 + g.R - 1);
-            }
-            if (lo <= hi) out.push_back({n, {lo, hi}});
-        }
-    };
     const int64_t ob = m_cfg.operand_bits() / 8;  // bytes of a stored operand or result
     auto row_bytes = [&](const Bitmap4D& bm, int n, int ch, int row, int cols) -> int64_t {
         if (!compress) return int64_t(cols) * ob;
@@ -316,14 +318,14 @@ void PassPlan::build_tiles() {
         for (int i = 0; i < bm.words_per_row; ++i) nz += __builtin_popcountll(p[i]);
         return nz * ob + (cols + 7) / 8;
     };
-    std::vector<std::pair<int, std::pair<int, int>>> rows;
+    std::vector<BandRows> rows;
     auto input_bytes = [&](int w0, int w1, int64_t& dram, int64_t& buffer) {
         band_rows(w0, w1, rows);
         dram = buffer = 0;
-        for (auto& nr : rows)
-            for (int h = nr.second.first; h <= nr.second.second; ++h) {
+        for (const BandRows& nr : rows)
+            for (int h = nr.lo; h <= nr.hi; ++h) {
                 buffer += int64_t(g.Rd) * st_cols * ob;
-                for (int x = 0; x < g.Rd; ++x) dram += row_bytes(stored, nr.first, x, h, st_cols);
+                for (int x = 0; x < g.Rd; ++x) dram += row_bytes(stored, nr.n, x, h, st_cols);
             }
     };
     // Bands: consecutive windows whose source rows fit half the activation buffer and whose FP32
@@ -386,10 +388,14 @@ void PassPlan::build_tiles() {
             int64_t d, bb;
             input_bytes(t.w_begin, t.w_end, d, bb);
             if (!resident || (c == 0 && b == 0)) {
+                t.act_load = true;
+                t.act_w_begin = resident ? 0 : t.w_begin;
+                t.act_w_end = resident ? m_windows : t.w_end;
                 t.load_bytes += resident ? all_d : d;
                 t.abuf_fill_accesses += ((resident ? all_b : bb) * 8 + abits - 1) / abits;
             }
             if (b == 0 || !w_resident) {
+                t.weight_load = true;
                 t.load_bytes += wbytes;
                 t.wbuf_fill_accesses += (wbytes * 8 + wbits - 1) / wbits;
             }
@@ -411,7 +417,10 @@ void PassPlan::build_tiles() {
                 }
                 t.load_bytes += gd;
                 t.abuf_fill_accesses += (gd * 8 + abits - 1) / abits;
-                if (dw_spill && b > 0) t.load_bytes += kept * 4;  // reload the partial gradients
+                if (dw_spill && b > 0) {  // reload the partial gradients
+                    t.partial_reload = true;
+                    t.load_bytes += kept * 4;
+                }
                 // With the SGD update in the WG epilogue the final gradients never leave the chip.
                 const bool fused_update = m_cfg.vector_unit.fuse_sgd && b + 1 == bands.size();
                 if (b + 1 == bands.size() || dw_spill) {
@@ -469,11 +478,15 @@ void PassPlan::build_tiles_bp_filter(const std::vector<std::pair<int, int>>& ban
                 t.last_of_block = c + 1 == m_clusters;
                 // Output-gradient rows of every filter for the band (the clusters share them).
                 if (first_tile_of_band && (!act_resident || b == 0)) {
+                    t.act_load = true;
+                    t.act_w_begin = act_resident ? 0 : t.w_begin;
+                    t.act_w_end = act_resident ? m_windows : t.w_end;
                     t.load_bytes += act_resident ? all_d : d;
                     t.abuf_fill_accesses += ((act_resident ? all_b : bb) * 8 + abits - 1) / abits;
                 }
                 first_tile_of_band = false;
                 if (b == 0 || !w_resident) {
+                    t.weight_load = true;
                     const int64_t wbytes = weight_bytes_for(items, x0, x1);
                     t.load_bytes += wbytes;
                     t.wbuf_fill_accesses += (wbytes * 8 + wbits - 1) / wbits;
@@ -507,9 +520,11 @@ float PassPlan::source_value(int w, int pos, int x, int r, int s) const {
     if (srow < 0 || srow >= g.Hs || scol < 0 || scol >= g.Ws) return 0.0f;
     if (m_pass == Pass::BP) {
         if (srow % l.stride || scol % l.stride) return 0.0f;
-        return m_values->grad_out[((size_t(n) * l.K + x) * l.P + srow / l.stride) * l.Q + scol / l.stride];
+        const std::vector<float>& src = m_onchip ? m_onchip->source : m_values->grad_out;
+        return src[((size_t(n) * l.K + x) * l.P + srow / l.stride) * l.Q + scol / l.stride];
     }
-    return m_values->input[((size_t(n) * l.C + x) * l.H + srow) * l.W + scol];
+    const std::vector<float>& src = m_onchip ? m_onchip->source : m_values->input;
+    return src[((size_t(n) * l.C + x) * l.H + srow) * l.W + scol];
 }
 
 float PassPlan::weight_value(int item, int x, int r, int s) const {
@@ -517,21 +532,26 @@ float PassPlan::weight_value(int item, int x, int r, int s) const {
     const bool item_is_filter = m_pass != Pass::BP || m_bp_filter;
     const int k = item_is_filter ? item : x, c = item_is_filter ? x : item;
     if (!m_skip_weights && !m_work.mask.kept(k, c, r, s)) return 0.0f;  // computed, but pruned: zero
-    return m_values->weight[((size_t(k) * l.C + c) * l.R + r) * l.S + s];
+    return (m_onchip ? m_onchip->weight : m_values->weight)[((size_t(k) * l.C + c) * l.R + r) * l.S + s];
 }
 
 float PassPlan::grad_value(int w, int pos, int item) const {
     const Layer& l = m_layer;
     int n, o, j;
     window_position(w, pos, n, o, j);
-    return m_values->grad_out[((size_t(n) * l.K + item) * l.P + o) * l.Q + j];
+    return (m_onchip ? m_onchip->grad : m_values->grad_out)[((size_t(n) * l.K + item) * l.P + o) * l.Q + j];
+}
+
+float& PassPlan::grad_w_at(int item, int x, int r, int s) const {
+    const Layer& l = m_layer;
+    return (m_onchip ? m_onchip->grad_w : m_values->grad_w)[((size_t(item) * l.C + x) * l.R + r) * l.S + s];
 }
 
 float& PassPlan::grad_in_at(int w, int pos, int channel) const {
     const Layer& l = m_layer;
     int n, o, j;
     window_position(w, pos, n, o, j);
-    return m_values->grad_in[((size_t(n) * l.C + channel) * l.H + o) * l.W + j];
+    return (m_onchip ? m_onchip->result : m_values->grad_in)[((size_t(n) * l.C + channel) * l.H + o) * l.W + j];
 }
 
 int64_t PassPlan::line_read_accesses(int w) const {
@@ -564,9 +584,9 @@ void PassPlan::store_window(int w, const std::vector<int>& items, const PeArray&
             const int n = row / m_g.Oh, o = row % m_g.Oh;
             const float v = pe.accumulator(set, g, pos);
             if (m_pass == Pass::FF)
-                m_values->out[((size_t(n) * l.K + items[g]) * l.P + o) * l.Q + j] = v;
+                (m_onchip ? m_onchip->result : m_values->out)[((size_t(n) * l.K + items[g]) * l.P + o) * l.Q + j] = v;
             else
-                m_values->grad_in[((size_t(n) * l.C + items[g]) * l.H + o) * l.W + j] = v;
+                (m_onchip ? m_onchip->result : m_values->grad_in)[((size_t(n) * l.C + items[g]) * l.H + o) * l.W + j] = v;
         }
     }
 }

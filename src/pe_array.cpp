@@ -396,7 +396,7 @@ void PeArray::accumulate_group_values(const GroupSlice& sl) {
     // into the weight gradient of its (item, x, r, s).
     const PassPlan& plan = *m_plan;
     const LanePayload& pl = sl.data;
-    const int L = m_lanes, R = plan.kernel_r(), S = plan.kernel_s(), C = plan.group_mask().C;
+    const int L = m_lanes, R = plan.kernel_r();
     const bool xbar = m_net->crossbar();
     for (uint64_t gb = sl.groups; gb; gb &= gb - 1) {
         const int g = __builtin_ctzll(gb);
@@ -423,7 +423,7 @@ void PeArray::accumulate_group_values(const GroupSlice& sl) {
             m_products[size_t(n++)] = fp16_to_float(pl.operand[i]) * fp16_to_float(pl.grad[i]);
         }
         const int line = sl.line[size_t(g)], x = line / R, r = line % R, s = sl.s[size_t(g)];
-        plan.values()->grad_w[((size_t(m_items[size_t(g)]) * C + x) * R + r) * S + s] += reduce(m_products.data(), n);
+        plan.grad_w_at(m_items[size_t(g)], x, r, s) += reduce(m_products.data(), n);
     }
 }
 
@@ -461,10 +461,8 @@ void PeArray::accumulate_values(const LanePacket& p) {
     }
     // WG: each group's adder tree sums its lanes' products into the FP32 gradient of (item, x, r, s)
     // (the read-modify-write of the output buffer).
-    LayerValues& v = *plan.values();
     const int R = plan.kernel_r(), x = p.line / R, r = p.line % R, s = p.s;
     m_products.resize(size_t(L));
-    const int C = plan.group_mask().C, S = plan.kernel_s();
     for (uint64_t gb = p.groups; gb; gb &= gb - 1) {
         const int g = __builtin_ctzll(gb);
         const uint64_t lanes = pl.lanes[size_t(g)];
@@ -475,7 +473,7 @@ void PeArray::accumulate_values(const LanePacket& p) {
             m_products[size_t(n++)] = fp16_to_float(pl.operand[i]) * fp16_to_float(pl.grad[i]);
         }
         const int item = m_items[size_t(g)];
-        v.grad_w[((size_t(item) * C + x) * R + r) * S + s] += reduce(m_products.data(), n);
+        plan.grad_w_at(item, x, r, s) += reduce(m_products.data(), n);
     }
 }
 

@@ -185,12 +185,15 @@ void TensorDump::record(int iteration, int step, const Layer& l, const LayerWork
             "gradient of the layer's output");
     if (pass == Pass::FF) {
         put("output", "float32", out_shape, fp32_bytes(v.out.data(), v.out.size()), "O as accumulated (FP32)");
-        put("output_stored", "float16", out_shape, fp16_bytes(v.out.data(), v.out.size()),
+        // The cycle engine's functional mode read the stored values back from DRAM.
+        const std::vector<float>& st = v.stored.empty() ? v.out : v.stored;
+        put("output_stored", "float16", out_shape, fp16_bytes(st.data(), st.size()),
             "O as written back (rounded to FP16)");
     } else if (pass == Pass::BP) {
         const std::vector<float> g = form(v.grad_in, batch);
         put("grad_input", "float32", in_shape, fp32_bytes(g.data(), g.size()), "dI as accumulated (FP32)");
-        put("grad_input_stored", "float16", in_shape, fp16_bytes(g.data(), g.size()),
+        const std::vector<float> st = v.stored.empty() ? g : form(v.stored, batch);
+        put("grad_input_stored", "float16", in_shape, fp16_bytes(st.data(), st.size()),
             "dI as written back (rounded to FP16)");
     } else {
         const std::vector<float> g = form(v.grad_w, l.K);

@@ -14,6 +14,7 @@
 #include "swpu/compaction_network.hpp"
 #include "swpu/config.hpp"
 #include "swpu/dbl_controller.hpp"
+#include "swpu/dram_format.hpp"
 #include "swpu/memory.hpp"
 #include "swpu/fast_engine.hpp"
 #include "swpu/pass_plan.hpp"
@@ -71,6 +72,10 @@ public:
         m_single_step = single_step;
     }
 
+    // Functional mode, cycle engine: called after each pass's DRAM image is preloaded, before the
+    // first load (a testbench's fault injection through Dma::debug_access).
+    void set_preload_hook(std::function<void(SwpuChip&, const PassDramMap&)> hook) { m_preload_hook = std::move(hook); }
+
     const std::vector<LayerPassResult>& results() const { return m_results; }
     int64_t total_cycles() const { return m_total_cycles; }
     bool finished() const { return m_finished; }
@@ -121,6 +126,10 @@ private:
     void monitor_fifos();
     int64_t run_tile_clocked(const PassPlan& plan, const Tile& t, int index);
     void collect_unit_counters(Counters& k);
+    void preload_image(const DramFormat& format, const std::vector<Tile>& tiles, const LayerValues& values,
+                       PassDramMap& map);
+    void read_back(const DramFormat& format, const std::vector<Tile>& tiles, const PassDramMap& map,
+                   const OnChipValues& onchip, Pass pass, LayerValues& values);
     bool ticking(int64_t from) const;
     void set_block(int phase, int layer, int state);
     void dump_pass(int step, const Layer& l, const LayerWork& w, Pass pass, int batch, const LayerValues* v);
@@ -142,6 +151,7 @@ private:
     TensorDump* m_dump = nullptr;
     int m_single_step = 0;
     std::function<void(double)> m_progress;
+    std::function<void(SwpuChip&, const PassDramMap&)> m_preload_hook;
     std::vector<LayerPassResult> m_results;
     std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer
     std::vector<uint64_t> m_clustered_hash;                 // masks the orders were computed for

@@ -5,6 +5,11 @@
 // data bus: a transaction occupies the bus for ceil(bytes/burst)*burst / bandwidth after the bus is
 // free, and its data is complete `latency` later (pipelined: latency overlaps the next transfer).
 // Contention between the read and write channels is therefore real.
+//
+// Bytes: a payload with a data pointer (functional mode) moves real bytes between the DRAM's
+// backing store and the pointed-to storage; a payload without one (timing mode) moves none. The
+// timing is the same either way. Debug transport (zero time, no statistics) preloads the DRAM image
+// of a pass and reads its results back.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +40,16 @@ public:
     int64_t write_bytes() const { return m_write_bytes; }
     int64_t transactions() const { return m_transactions; }
     sc_core::sc_time busy_time() const { return m_busy_time; }
+    int64_t stored_bytes() const { return int64_t(m_store.size()); }
 
 private:
     void b_transport(int initiator, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
+    unsigned int transport_dbg(int initiator, tlm::tlm_generic_payload& trans);
+    // Copies between the payload and the backing store; false for an unsupported payload.
+    bool move_bytes(tlm::tlm_generic_payload& trans);
+
+    // The backing store, grown on demand: bytes never written read as zero.
+    std::vector<uint8_t> m_store;
 
     double m_ns_per_byte;
     sc_core::sc_time m_latency;
@@ -47,12 +59,21 @@ private:
     int64_t m_read_bytes = 0, m_write_bytes = 0, m_transactions = 0;
 };
 
-// A transfer request: bytes between DRAM and a global buffer. Completion is signalled through
-// `done` and `finished_at`.
+// One piece of a transfer's on-chip side: `bytes` at `data` (a global buffer's storage).
+struct DmaSegment {
+    uint8_t* data = nullptr;
+    int64_t bytes = 0;
+};
+
+// A transfer request: bytes between DRAM at `address` and a global buffer. In functional mode the
+// on-chip side is a list of segments (the transfer's stream scattered to or gathered from the
+// buffers it fills or drains, in order); in timing mode the list is empty and no bytes move.
 struct DmaRequest {
     int64_t bytes = 0;
     bool write = false;
     uint64_t id = 0;
+    uint64_t address = 0;
+    std::vector<DmaSegment> segments;
 };
 
 class Dma : public sc_core::sc_module {
@@ -63,8 +84,12 @@ public:
 
     Dma(sc_core::sc_module_name name, const ChipConfig& cfg);
 
-    // Queues a transfer and returns its ticket; completion is in order per channel.
-    uint64_t submit(int64_t bytes, bool write);
+    // Queues a transfer and returns its ticket; completion is in order per channel. With segments
+    // (their bytes summing to `bytes`) the transactions carry the data.
+    uint64_t submit(int64_t bytes, bool write, uint64_t address = 0, std::vector<DmaSegment> segments = {});
+    // Zero-time debug access to the DRAM through the read socket (a testbench's preload and
+    // read-back): no statistics, no time.
+    void debug_access(uint64_t address, uint8_t* data, int64_t bytes, bool write);
     // Blocks the calling thread until the ticket is complete.
     void wait_for(uint64_t ticket, bool write);
     bool complete(uint64_t ticket, bool write) const {
@@ -88,12 +113,14 @@ private:
     sc_core::sc_event m_state_changed;
 
     Channel m_rd, m_wr;
+    std::vector<uint8_t> m_staging;  // a transaction whose bytes span two segments
     int m_max_transfer;
     sc_core::sc_time m_clock;
 };
 
-// A global buffer: capacity, banks and ports. The values themselves live in the tile operands the
-// controller hands to the datapath (see docs/architecture.md, functional mode).
+// A global buffer: capacity, banks and ports. In functional mode each half of a double buffer also
+// has byte storage: what the DMA delivered into it or drains from it (docs/architecture.md,
+// functional mode).
 //
 // Clocked behaviour (cycle engine): requesters are bound to the request/response multiports in
 // pairs (client i: request port i, response port i). Each bank has one read and one write port:
@@ -124,6 +151,9 @@ public:
     // Accesses needed to move `bits` through this buffer's port.
     int64_t accesses_for_bits(int64_t bits) const { return (bits + m_width - 1) / m_width; }
     Counters take_counters();
+    // Functional mode: the byte storage of half `half` (0 without double buffering), at least
+    // `bytes` long.
+    uint8_t* half_storage(int half, int64_t bytes);
 
 private:
     struct Active {
@@ -153,6 +183,7 @@ private:
     sc_core::sc_event_or_list m_any_request;
     int m_shown_active = -1, m_shown_conflicts = -1;
     Counters m_k;
+    std::vector<uint8_t> m_half_bytes[2];
 
     void end_of_elaboration() override;
 };

@@ -17,6 +17,7 @@ namespace swpu {
 
 class PeArray;
 class FastEngine;
+class DramFormat;
 
 // Values of one weighted layer for functional mode (conv form, FP16-representable floats).
 struct LayerValues {
@@ -26,6 +27,21 @@ struct LayerValues {
     std::vector<float> out;       // FF result  [N][K][P][Q]
     std::vector<float> grad_in;   // BP result  [N][C][H][W]
     std::vector<float> grad_w;    // WG result  [K][C][R][S]
+    // FF/BP result as stored in DRAM (FP16) and read back, in the layout of out / grad_in (functional
+    // mode on the cycle engine; empty otherwise). out / grad_in hold the FP32 sums as accumulated.
+    std::vector<float> stored;
+};
+
+// Functional mode on the cycle engine: the decoded contents of the global buffers for the tile that
+// runs, in the layout of LayerValues (decoded from the bytes the DMA delivered when the tile
+// starts; docs/architecture.md, functional mode). The units read their operands here and write
+// their results here; the store streams are encoded from here.
+struct OnChipValues {
+    std::vector<float> source;   // activation buffer: FF/WG input [N][C][H][W], BP output gradient
+    std::vector<float> grad;     // activation buffer, WG: output gradient [N][K][P][Q]
+    std::vector<float> weight;   // weight buffer [K][C][R][S] (pruned entries 0)
+    std::vector<float> result;   // output buffer, FF/BP: out [N][K][P][Q] or dI [N][C][H][W]
+    std::vector<float> grad_w;   // output buffer, WG: FP32 accumulators [K][C][R][S]
 };
 
 // One tile: a cluster of G items (filters or channels) over a band of windows.
@@ -39,6 +55,11 @@ struct Tile {
     // whether the tile is the block's last cluster (the partials are final and leave for DRAM).
     int x_begin = 0, x_end = 0;
     bool last_of_block = true;
+    // What the load counts, in stream order (dram_format.hpp encodes it byte for byte): the source
+    // rows of windows [act_w_begin, act_w_end), the cluster's weights (mask rows [x_begin, x_end)),
+    // WG the cluster's output-gradient rows of the band, WG the reloaded FP32 partial gradients.
+    bool act_load = false, weight_load = false, partial_reload = false;
+    int act_w_begin = 0, act_w_end = 0;
 };
 
 class PassPlan {
@@ -75,6 +96,11 @@ public:
     int64_t window_store_accesses(int w, int real_items) const;  // FF/BP: results of a window
     int64_t dw_rmw_accesses() const;                 // WG: the G gradient accumulators of one (line, s)
     LayerValues* values() const { return m_values; }
+    // Functional mode on the cycle engine: operands are read from, and results written to, the
+    // buffers' decoded contents instead of the layer values (null: the layer values).
+    void read_buffers(OnChipValues* onchip) { m_onchip = onchip; }
+    const OnChipValues* buffers() const { return m_onchip; }
+    float& grad_w_at(int item, int x, int r, int s) const;  // WG: the FP32 gradient the PE array adds to
     float source_value(int w, int pos, int x, int r, int s) const;
     float grad_value(int w, int pos, int item) const;
     float weight_value(int item, int x, int r, int s) const;  // W as the group holding `item` sees it
@@ -84,6 +110,7 @@ public:
 
 private:
     friend class FastEngine;  // the step loop reads the tables directly (hot path)
+    friend class DramFormat;  // the DRAM formats walk the geometry the byte counts walk
     struct Geometry {
         int Gd = 0, Rd = 0, R = 0, S = 0;
         int Oh = 0, Ow = 0, N = 0;
@@ -100,6 +127,11 @@ private:
     void window_rows(int w, int& first_row, int& rows, int& j0, int& len) const;
     // Window w's position pos: image n, output row o, column j.
     void window_position(int w, int pos, int& n, int& o, int& j) const;
+    // Real source rows (in the stored tensor) that the windows [w0, w1) need: (image, first, last).
+    struct BandRows {
+        int n, lo, hi;
+    };
+    void band_rows(int w0, int w1, std::vector<BandRows>& out) const;
     void build_tiles_bp_filter(const std::vector<std::pair<int, int>>& bands, bool act_resident,
                                const std::function<void(int, int, int64_t&, int64_t&)>& input_bytes);
     // DRAM bytes of the cluster's weights of mask rows x in [x0, x1) (x1 < 0: all).
@@ -112,6 +144,7 @@ private:
     int m_batch;
     const std::vector<int>& m_order;
     LayerValues* m_values;
+    OnChipValues* m_onchip = nullptr;
 
     // The mask as the groups see it: FF/WG the layer's mask; BP its transpose (rows of one input
     // channel contiguous), built once so that cluster loads stream through memory.
