@@ -259,7 +259,7 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
     const int layer_index = work.layer;
     const auto& tiles = plan.tiles();
     const int64_t dram_tx0 = dram.transactions();
-    std::vector<uint64_t> ticket(tiles.size(), 0);
+    std::vector<uint64_t> ticket(tiles.size(), 0), reload_ticket(tiles.size(), 0), store_ticket(tiles.size(), 0);
     // Functional mode on the cycle engine: the DMA moves the bytes of the pass's DRAM image into the
     // buffers, the units compute on their decoded contents, results leave as bytes and are read
     // back. The fast engine and fp8 operands (no FP8 value format) keep reading the layer values.
@@ -285,19 +285,35 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         wt = weight_buffer.half_storage(h, lp.weight);
         part = output_buffer.half_storage(h, lp.partial);
     };
+    // A tile's load, prefetched; WG's reloaded partial gradients are not part of it (reload below).
     auto load = [&](size_t i) {
-        if (tiles[i].load_bytes > 0) {
+        const int64_t bytes = tiles[i].load_bytes - tiles[i].partial_bytes;
+        if (bytes > 0) {
             if (carry_bytes) {
                 uint8_t *src, *wt, *gr, *part;
                 landing(i, src, wt, gr, part);
                 const LoadParts& lp = map.load_parts[i];
-                ticket[i] = dma.submit(tiles[i].load_bytes, false, map.load_address[i],
-                                       {{src, lp.source}, {wt, lp.weight}, {gr, lp.grad}, {part, lp.partial}});
+                ticket[i] = dma.submit(bytes, false, map.load_address[i], {{src, lp.source}, {wt, lp.weight}, {gr, lp.grad}});
             } else {
-                ticket[i] = dma.submit(tiles[i].load_bytes, false);
+                ticket[i] = dma.submit(bytes, false);
             }
         }
         k.dram_read_bytes += tiles[i].load_bytes;
+    };
+    // WG with spilled partial gradients: tile i reads back what the previous tile (the cluster's
+    // previous band) stored, so the read waits until that store is in DRAM (read after write).
+    auto reload = [&](size_t i) {
+        const Tile& t = tiles[i];
+        if (i == 0 || tiles[i - 1].cluster != t.cluster || tiles[i - 1].store_bytes != t.partial_bytes)
+            throw std::logic_error("tile " + std::to_string(i) + " reloads partial gradients no previous band stored");
+        dma.wait_for(store_ticket[i - 1], true);
+        if (carry_bytes) {
+            uint8_t *src, *wt, *gr, *part;
+            landing(i, src, wt, gr, part);
+            reload_ticket[i] = dma.submit(t.partial_bytes, false, map.store_address[i - 1], {{part, t.partial_bytes}});
+        } else {
+            reload_ticket[i] = dma.submit(t.partial_bytes, false);
+        }
     };
     if (!tiles.empty()) load(0);
     Ticker ticker(*this);
@@ -306,16 +322,22 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
         if (m_cfg.dma.double_buffering && i + 1 < tiles.size()) load(i + 1);
         set_block(phase, layer_index, 1);
         const int64_t t0 = now_cycle();
-        if (ticket[i]) {
-            m_sig.stall.write(!dma.complete(ticket[i], false));
-            dma.wait_for(ticket[i], false);
+        if (t.partial_bytes > 0) {
+            m_sig.stall.write(true);
+            reload(i);
         }
+        for (const uint64_t tk : {ticket[i], reload_ticket[i]})
+            if (tk) {
+                m_sig.stall.write(!dma.complete(tk, false));
+                dma.wait_for(tk, false);
+            }
         m_sig.stall.write(false);
         k.stall_dram_cycles += now_cycle() - t0;
         if (carry_bytes && t.load_bytes > 0) {  // the buffers' new contents, decoded for the units
             uint8_t *src, *wt, *gr, *part;
             landing(i, src, wt, gr, part);
             format->decode_load(t, src, wt, gr, onchip);
+            if (t.partial_bytes > 0) format->decode_partials(t, part, onchip);
         }
         k.wbuf_writes += t.wbuf_fill_accesses;
         k.abuf_writes += t.abuf_fill_accesses;
@@ -343,9 +365,9 @@ LayerPassResult SwpuChip::run_pass(const Layer& layer, const LayerWork& work, Pa
                 if (int64_t(out.size()) != t.store_bytes)
                     throw std::logic_error("DRAM format: tile " + std::to_string(i) + " stores " + std::to_string(out.size()) +
                                            " bytes, the plan counts " + std::to_string(t.store_bytes));
-                dma.submit(t.store_bytes, true, map.store_address[i], {{out.data(), t.store_bytes}});
+                store_ticket[i] = dma.submit(t.store_bytes, true, map.store_address[i], {{out.data(), t.store_bytes}});
             } else {
-                dma.submit(t.store_bytes, true);
+                store_ticket[i] = dma.submit(t.store_bytes, true);
             }
             k.dram_write_bytes += t.store_bytes;
             k.obuf_reads += t.obuf_drain_accesses;
@@ -380,12 +402,15 @@ void SwpuChip::preload_image(const DramFormat& format, const std::vector<Tile>& 
         if (tiles[i].load_bytes == 0) continue;
         stream.clear();
         map.load_parts[i] = format.encode_load(tiles[i], values, stream);
-        if (int64_t(stream.size()) != tiles[i].load_bytes)
+        if (int64_t(stream.size()) != tiles[i].load_bytes || map.load_parts[i].partial != tiles[i].partial_bytes)
             throw std::logic_error("DRAM format: tile " + std::to_string(i) + " loads " + std::to_string(stream.size()) +
                                    " bytes, the plan counts " + std::to_string(tiles[i].load_bytes));
+        // The reloaded partial gradients (the stream's last part) are read from the previous
+        // band's store stream, not from the image.
+        const int64_t image = tiles[i].load_bytes - tiles[i].partial_bytes;
         map.load_address[i] = at;
-        dma.debug_access(at, stream.data(), int64_t(stream.size()), true);
-        at = aligned(at + stream.size());
+        if (image > 0) dma.debug_access(at, stream.data(), image, true);
+        at = aligned(at + uint64_t(image));
     }
     for (size_t i = 0; i < tiles.size(); ++i) {
         map.store_address[i] = at;

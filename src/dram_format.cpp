@@ -214,8 +214,8 @@ LoadParts DramFormat::encode_load(const Tile& t, const LayerValues& v, std::vect
     parts.grad = int64_t(out.size() - mark);
     mark = out.size();
     if (t.partial_reload) {
-        // The partial gradients the previous band stored: not known when the image is written (the
-        // output buffer keeps the accumulators; docs/architecture.md).
+        // The partial gradients the previous band stored: counted here, read by the DMA from that
+        // band's store stream (chip.cpp), so the image holds no bytes for them.
         int64_t kept = 0;
         for (int it : items)
             if (it >= 0)
@@ -346,6 +346,30 @@ void DramFormat::encode_store(const Tile& t, const OnChipValues& on, std::vector
     }
 }
 
+void DramFormat::get_gradients(const std::vector<int>& items, const uint8_t* data, std::vector<float>& grad_w) const {
+    // The kept FP32 gradients of the items, in the order encode_store writes them.
+    const PassPlan& p = m_plan;
+    const PassPlan::Geometry& g = p.m_g;
+    const Layer& l = m_l;
+    for (int it : items)
+        if (it >= 0)
+            for (int x = 0; x < g.Rd; ++x)
+                for (int r = 0; r < g.R; ++r)
+                    for (uint64_t row = p.m_group_mask->row(it, x, r); row; row &= row - 1, data += 4) {
+                        const uint32_t b = uint32_t(data[0]) | uint32_t(data[1]) << 8 | uint32_t(data[2]) << 16 |
+                                           uint32_t(data[3]) << 24;
+                        float f;
+                        std::memcpy(&f, &b, 4);
+                        grad_w[((size_t(it) * l.C + x) * l.R + r) * l.S + __builtin_ctzll(row)] = f;
+                    }
+}
+
+void DramFormat::decode_partials(const Tile& t, const uint8_t* data, OnChipValues& on) const {
+    std::vector<int> items;
+    m_plan.cluster_items(t.cluster, items);
+    get_gradients(items, data, on.grad_w);
+}
+
 void DramFormat::decode_store(const Tile& t, const uint8_t* data, LayerValues& v) const {
     const PassPlan& p = m_plan;
     const PassPlan::Geometry& g = p.m_g;
@@ -353,17 +377,7 @@ void DramFormat::decode_store(const Tile& t, const uint8_t* data, LayerValues& v
     std::vector<int> items;
     p.cluster_items(t.cluster, items);
     if (p.m_pass == Pass::WG) {
-        for (int it : items)
-            if (it >= 0)
-                for (int x = 0; x < g.Rd; ++x)
-                    for (int r = 0; r < g.R; ++r)
-                        for (uint64_t row = p.m_group_mask->row(it, x, r); row; row &= row - 1, data += 4) {
-                            const uint32_t b = uint32_t(data[0]) | uint32_t(data[1]) << 8 | uint32_t(data[2]) << 16 |
-                                               uint32_t(data[3]) << 24;
-                            float f;
-                            std::memcpy(&f, &b, 4);
-                            v.grad_w[((size_t(it) * l.C + x) * l.R + r) * l.S + __builtin_ctzll(row)] = f;
-                        }
+        get_gradients(items, data, v.grad_w);
         return;
     }
     std::vector<float>& res = v.stored;

@@ -419,6 +419,7 @@ void PassPlan::build_tiles() {
                 t.abuf_fill_accesses += (gd * 8 + abits - 1) / abits;
                 if (dw_spill && b > 0) {  // reload the partial gradients
                     t.partial_reload = true;
+                    t.partial_bytes = kept * 4;
                     t.load_bytes += kept * 4;
                 }
                 // With the SGD update in the WG epilogue the final gradients never leave the chip.

@@ -47,6 +47,9 @@ public:
     // null when the part is empty; the partial gradients stay where the output buffer holds them).
     void decode_load(const Tile& t, const uint8_t* source, const uint8_t* weight, const uint8_t* grad,
                      OnChipValues& on) const;
+    // WG: the partial gradients a spilled band stored (its store stream), reloaded into the output
+    // buffer's accumulators of tile `t`'s cluster.
+    void decode_partials(const Tile& t, const uint8_t* data, OnChipValues& on) const;
     // The store stream of tile `t` from the output buffer's contents (appended to `out`).
     void encode_store(const Tile& t, const OnChipValues& on, std::vector<uint8_t>& out) const;
     // A store stream read back from DRAM, into the layer's results: FF/BP into `stored` (sized as
@@ -63,6 +66,7 @@ private:
     const uint8_t* get_row(const uint8_t* p, std::vector<float>& t, int n, int ch, int row, int channels, int rows,
                            int cols) const;
     void put_value(float x, std::vector<uint8_t>& out) const;
+    void get_gradients(const std::vector<int>& items, const uint8_t* data, std::vector<float>& grad_w) const;
     float get_value(const uint8_t* p) const;
     // The stored weight of group item `item` at mask row x, kernel position (r, s): its index in
     // [K][C][R][S], and whether the mask keeps it.

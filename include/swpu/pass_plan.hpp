@@ -60,6 +60,9 @@ struct Tile {
     // WG the cluster's output-gradient rows of the band, WG the reloaded FP32 partial gradients.
     bool act_load = false, weight_load = false, partial_reload = false;
     int act_w_begin = 0, act_w_end = 0;
+    // WG with spilled partial gradients: the last part of load_bytes, read from where the previous
+    // tile (the cluster's previous band) stored them, once that store is complete.
+    int64_t partial_bytes = 0;
 };
 
 class PassPlan {
