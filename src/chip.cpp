@@ -416,7 +416,6 @@ void SwpuChip::preload_image(const DramFormat& format, const std::vector<Tile>& 
         map.store_address[i] = at;
         at = aligned(at + uint64_t(tiles[i].store_bytes));
     }
-    if (m_preload_hook) m_preload_hook(*this, map);
 }
 
 void SwpuChip::read_back(const DramFormat& format, const std::vector<Tile>& tiles, const PassDramMap& map,

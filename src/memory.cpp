@@ -35,6 +35,8 @@ bool Dram::move_bytes(tlm::tlm_generic_payload& trans) {
         const uint64_t have = addr < m_store.size() ? std::min<uint64_t>(len, m_store.size() - addr) : 0;
         if (have) std::memcpy(data, m_store.data() + addr, have);
         std::memset(data + have, 0, len - have);
+        for (auto f = m_faults.lower_bound(addr); f != m_faults.end() && f->first < addr + len; ++f)
+            data[f->first - addr] ^= f->second;
     }
     return true;
 }

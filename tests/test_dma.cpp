@@ -163,5 +163,28 @@ TEST(DmaDram, DebugTransportPreloadsAndReadsBack) {
     EXPECT_EQ(top.dram.read_bytes(), 6);
 }
 
+// An injected fault inverts its bits in every read of its byte (DMA or debug), not in what is
+// stored: writing the byte again does not clear it, and a byte outside the read is untouched.
+TEST(DmaDram, InjectedFaultFlipsEveryReadOfItsByte) {
+    RunConfig cfg;
+    DmaTop top("top", cfg);
+    std::vector<uint8_t> dbg(4, 0xee), via_dma(4, 0xee), again(4, 0xee);
+    top.dram.inject_fault(201, 0x81);
+    top.dram.inject_fault(300, 0xff);  // outside every read below
+    top.script = [&](DmaTop& t) {
+        uint8_t pre[4] = {0x10, 0x20, 0x30, 0x40};
+        t.dma.debug_access(200, pre, 4, true);
+        t.dma.debug_access(200, dbg.data(), 4, false);
+        t.dma.wait_for(t.dma.submit(4, false, 200, {{via_dma.data(), 4}}), false);
+        t.dma.wait_for(t.dma.submit(4, true, 200, {{pre, 4}}), true);  // rewrite the same bytes
+        t.dma.debug_access(200, again.data(), 4, false);
+    };
+    sc_core::sc_start();
+    const std::vector<uint8_t> want{0x10, 0x20 ^ 0x81, 0x30, 0x40};
+    EXPECT_EQ(dbg, want);
+    EXPECT_EQ(via_dma, want);
+    EXPECT_EQ(again, want);
+}
+
 }  // namespace
 }  // namespace swpu::test

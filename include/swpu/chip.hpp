@@ -72,10 +72,6 @@ public:
         m_single_step = single_step;
     }
 
-    // Functional mode, cycle engine: called after each pass's DRAM image is preloaded, before the
-    // first load (a testbench's fault injection through Dma::debug_access).
-    void set_preload_hook(std::function<void(SwpuChip&, const PassDramMap&)> hook) { m_preload_hook = std::move(hook); }
-
     const std::vector<LayerPassResult>& results() const { return m_results; }
     int64_t total_cycles() const { return m_total_cycles; }
     bool finished() const { return m_finished; }
@@ -151,7 +147,6 @@ private:
     TensorDump* m_dump = nullptr;
     int m_single_step = 0;
     std::function<void(double)> m_progress;
-    std::function<void(SwpuChip&, const PassDramMap&)> m_preload_hook;
     std::vector<LayerPassResult> m_results;
     std::vector<std::vector<int>> m_order_fw, m_order_bp;  // per weighted layer
     std::vector<uint64_t> m_clustered_hash;                 // masks the orders were computed for

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ public:
     int64_t transactions() const { return m_transactions; }
     sc_core::sc_time busy_time() const { return m_busy_time; }
     int64_t stored_bytes() const { return int64_t(m_store.size()); }
+    // Fault injection (functional mode): every read of the byte at `address`, by the DMA or a debug
+    // read, returns it with the bits of `flip` inverted; writes store what they are given. A
+    // resilience study's bit flips, and the tests' proof that the datapath computes on what DRAM
+    // delivered (tests/test_dram_format.cpp).
+    void inject_fault(uint64_t address, uint8_t flip) { m_faults[address] ^= flip; }
 
 private:
     void b_transport(int initiator, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
@@ -50,6 +56,7 @@ private:
 
     // The backing store, grown on demand: bytes never written read as zero.
     std::vector<uint8_t> m_store;
+    std::map<uint64_t, uint8_t> m_faults;  // address -> bits inverted on every read
 
     double m_ns_per_byte;
     sc_core::sc_time m_latency;
