@@ -373,7 +373,8 @@ TEST_P(DramTiled, BandsReloadsAndSpillsComputeCorrectly) {
     LayerValues vals = make_layer_values(l, w, sh.N, 4243);
     // The kinds of load the tiling makes (they do not depend on the cluster order).
     int source_loads = 0, weight_loads = 0, partial_loads = 0, tiles = 0;
-    for (const Tile& t : NaturalPlan(cfg, l, w, tc.pass, sh.N, vals).plan.tiles()) {
+    const NaturalPlan natural(cfg, l, w, tc.pass, sh.N, vals);
+    for (const Tile& t : natural.plan.tiles()) {
         ++tiles;
         source_loads += t.act_load;
         weight_loads += t.weight_load;
